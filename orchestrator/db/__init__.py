@@ -1,0 +1,49 @@
+"""The orchestrator database: models, engine, sessions, schema versions, leases.
+
+Typical use::
+
+    from orchestrator.db import open_database, make_session_factory, session_scope
+    engine = open_database()              # refuses an un-migrated or newer database
+    with session_scope(make_session_factory(engine)) as session:
+        ...
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from orchestrator.db.engine import (make_engine, make_session_factory, redact_url, resolve_db_url,
+                                    resolve_runs_root, session_scope)
+from orchestrator.db.errors import (DatabaseError, DatabaseUnreachable, MigrationsNotFound,
+                                    SchemaNotMigrated, SchemaTooNew)
+from orchestrator.db.models import (ACTIVE_STATES, RESUBMITTABLE_STATES, TERMINAL_STATES, Artifact,
+                                    Attempt, AttemptTransition, Base, Experiment, Job,
+                                    JobDependency, JobState, Metric, Submission, WatcherLease)
+from orchestrator.db.schema import check_schema, current_revision, head_revision, upgrade
+from orchestrator.db.types import utcnow
+
+__all__ = [
+    "open_database", "make_engine", "make_session_factory", "session_scope", "resolve_db_url",
+    "resolve_runs_root", "redact_url", "upgrade", "check_schema", "current_revision",
+    "head_revision", "utcnow",
+    "DatabaseError", "DatabaseUnreachable", "SchemaNotMigrated", "SchemaTooNew",
+    "MigrationsNotFound",
+    "Base", "JobState", "TERMINAL_STATES", "ACTIVE_STATES", "RESUBMITTABLE_STATES",
+    "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric", "Artifact",
+    "Submission", "WatcherLease",
+]
+
+
+def open_database(url: str | None = None, *, runs_root=None, check: bool = True) -> Engine:
+    """Connect to the orchestrator database and (by default) verify its schema revision.
+
+    Raises `DatabaseUnreachable`, `SchemaNotMigrated` or `SchemaTooNew`; each names the fix.
+    """
+    engine = make_engine(resolve_db_url(url, runs_root=runs_root), check_connection=True)
+    if check:
+        try:
+            check_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+    return engine

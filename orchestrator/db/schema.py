@@ -1,0 +1,130 @@
+"""Schema versions: migrate a database, and refuse to run on a wrong one.
+
+Alembic is configured in code (no alembic.ini needed): `script_location` is the repository's
+`migrations/` folder, found next to the `orchestrator` package (a source checkout or an
+editable install, `pip install -e .`), or wherever `$ORCH_MIGRATIONS_DIR` points.
+The plain `alembic` command also works from the repository root with `alembic.ini`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from orchestrator.db.engine import make_engine, redact_url
+from orchestrator.db.errors import (UPGRADE_COMMAND, MigrationsNotFound, SchemaNotMigrated,
+                                    SchemaTooNew)
+
+__all__ = ["migrations_dir", "alembic_config", "upgrade", "downgrade", "current_revision",
+           "head_revision", "check_schema", "SchemaStatus", "schema_status"]
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory (see the module docstring for the search order)."""
+    override = os.environ.get("ORCH_MIGRATIONS_DIR")
+    candidate = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
+    if not (candidate / "env.py").is_file():
+        raise MigrationsNotFound(
+            f"Alembic migrations not found at {candidate}",
+            fix="install from a source checkout (pip install -e .) or set ORCH_MIGRATIONS_DIR")
+    return candidate
+
+
+def alembic_config(url: str | None = None):
+    """An `alembic.config.Config` pointing at `migrations/`, with the URL if given."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _run_with_connection(url: str, action) -> None:
+    engine = make_engine(url, check_connection=True)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            action(config)
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision` (idempotent at head)."""
+    from alembic import command
+
+    _run_with_connection(url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    _run_with_connection(url, lambda config: command.downgrade(config, revision))
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision stamped in the database, or None for an un-migrated one."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return heads[0] if heads else None
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+    known: bool  # the database's revision exists in this code's migrations
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    current = current_revision(engine)
+    known = current is None or _revision_known(script, current)
+    return SchemaStatus(current=current, head=script.get_current_head(), known=known)
+
+
+def _revision_known(script, revision: str) -> bool:
+    from alembic.util import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def check_schema(engine: Engine) -> SchemaStatus:
+    """Raise unless the database is exactly at this code's head revision."""
+    status = schema_status(engine)
+    where = redact_url(engine.url.render_as_string(hide_password=False))
+    if status.current is None:
+        raise SchemaNotMigrated(f"database {where} has no orchestrator schema",
+                                url=where, fix=UPGRADE_COMMAND)
+    if not status.known:
+        raise SchemaTooNew(
+            f"database {where} is at revision {status.current}, newer than this code (head {status.head})",
+            url=where, fix="upgrade the orchestrator package to the version that migrated it")
+    if not status.up_to_date:
+        raise SchemaNotMigrated(
+            f"database {where} is at revision {status.current}, older than this code (head {status.head})",
+            url=where, fix=UPGRADE_COMMAND)
+    return status
