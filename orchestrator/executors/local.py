@@ -1,0 +1,119 @@
+"""Run jobs as local subprocesses through submitit's LocalExecutor (laptops, the demo).
+
+submitit's local controller (``python -m submitit.local._local``) outlives the Python
+process that started it, and its pid is the job id. A watcher started later (another
+``python -m orchestrator watch``) therefore cannot poll a ``Popen``: it observes the pid in
+``/proc`` and the result pickle instead. A pid is only trusted while its command line is
+still submitit's controller, so a recycled pid is not mistaken for our job.
+
+The local controller implements the same timeout protocol as SLURM (USR2 ``signal_delay_s``
+before ``timeout_min``, ``checkpoint()``, restart), so a Checkpointable job behaves alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+import submitit
+
+from .base import ResourceRequest, SchedulerObservation, SubmittedAttempt, attempt_log_folder
+from .outcome import last_error_line, read_process_outcome
+from .registry import job_entry
+
+LOGGER = logging.getLogger(__name__)
+_CONTROLLER_MODULE = b"submitit.local._local"
+
+
+class LocalProcessExecutor:
+    """One process per job on this machine; concurrency is bounded by the watcher."""
+
+    backend = "local"
+
+    def __init__(self, signal_delay_s: int = 30) -> None:
+        self._signal_delay_s = signal_delay_s
+        # Controllers started by this process: polled (and reaped) through their Popen.
+        self._children: dict[str, subprocess.Popen] = {}
+
+    def submit(self, kind: str, run_dir: Path, resources: ResourceRequest, attempt_number: int,
+               job_name: str) -> SubmittedAttempt:
+        entry = job_entry(kind)
+        folder = attempt_log_folder(run_dir, attempt_number)
+        folder.mkdir(parents=True, exist_ok=True)
+        executor = submitit.LocalExecutor(folder=folder)
+        if resources.nodes > 1:
+            LOGGER.warning("%s asks for %d nodes; the local executor runs it on one", job_name, resources.nodes)
+        executor.update_parameters(
+            timeout_min=resources.timeout_min,
+            tasks_per_node=resources.effective_tasks_per_node if resources.gpus_per_node else 1,
+            gpus_per_node=resources.gpus_per_node,
+            signal_delay_s=self._signal_delay_s,
+        )
+        job = executor.submit(entry(run_dir))
+        if job._process is not None:  # noqa: SLF001 -- submitit keeps the Popen there
+            self._children[str(job.job_id)] = job._process
+            job._cancel_at_deletion = False
+        return SubmittedAttempt(scheduler_id=str(job.job_id), backend=self.backend, log_folder=folder)
+
+    def observe(self, attempts: Sequence[SubmittedAttempt]) -> dict[str, SchedulerObservation]:
+        return {attempt.scheduler_id: self._observe_one(attempt) for attempt in attempts}
+
+    def _observe_one(self, attempt: SubmittedAttempt) -> SchedulerObservation:
+        if self._controller_alive(attempt.scheduler_id):
+            return SchedulerObservation(state="RUNNING", raw_state="alive", node=os.uname().nodename)
+        outcome = read_process_outcome(attempt.log_folder, attempt.scheduler_id)
+        if outcome.kind == "success":
+            return SchedulerObservation(state="COMPLETED", raw_state="exited")
+        if outcome.kind == "error":
+            return SchedulerObservation(state="FAILED", raw_state="exited", reason=last_error_line(outcome.message))
+        return SchedulerObservation(state="VANISHED", raw_state="no process, no result",
+                                    reason=f"local controller {attempt.scheduler_id} is gone without a result")
+
+    def _controller_alive(self, pid: str) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            del self._children[pid]
+            return False
+        return is_local_controller(pid)
+
+    def cancel(self, attempt: SubmittedAttempt) -> None:
+        """SIGINT to the controller: it forwards INT, then KILL, to the job's tasks."""
+        if not self._controller_alive(attempt.scheduler_id):
+            return
+        try:
+            os.kill(int(attempt.scheduler_id), signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    def kill(self, attempt: SubmittedAttempt) -> None:
+        """SIGKILL the controller and its tasks without checkpoint (used to simulate a lost job)."""
+        for pid in [attempt.scheduler_id, *_child_pids(attempt.scheduler_id)]:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def is_local_controller(pid: str) -> bool:
+    """True while ``pid`` is a live (non-zombie) submitit local controller."""
+    proc = Path("/proc") / str(pid)
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X") and _CONTROLLER_MODULE in cmdline
+
+
+def _child_pids(pid: str) -> list[str]:
+    try:
+        return (Path("/proc") / pid / "task" / pid / "children").read_text().split()
+    except OSError:
+        return []

@@ -1,0 +1,317 @@
+"""The watcher: reconcile scheduler + run directories -> database, submit what is ready.
+
+One ``poll`` does, in order:
+
+1. one batched scheduler query per backend for every live attempt (``sacct`` on SLURM);
+2. for each live attempt, ``judge_attempt`` (scheduler word + status.json/result.json +
+   submitit's outcome) -> transitions recorded on the Attempt, the Job mirrors it;
+   ``ingest_job`` for running and just-finished jobs (incremental, idempotent);
+3. PLANNED jobs with a FAILED/CANCELLED dependency -> CANCELLED ("blocked: ...");
+4. interrupted jobs (PREEMPTED/TIMEOUT/NODE_FAIL, not requeued by the scheduler) ->
+   resubmitted on the same run dir after their back-off, or FAILED past the bound;
+5. PLANNED jobs whose dependencies are all COMPLETED/REUSED -> submitted, within
+   ``cluster.max_parallel`` live attempts.
+
+Submission never blocks on dependencies: a job is submitted only once its inputs exist.
+Only the holder of the experiment's lease polls, so two watchers never double-submit;
+the other one waits and shows progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+
+from orchestrator.db import session_scope
+from orchestrator.db.lease import acquire_lease, experiment_lease_key, release_lease
+from orchestrator.db.models import TERMINAL_STATES, Attempt, Experiment, Job, JobState
+from orchestrator.db.types import utcnow
+from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, ResourceRequest,
+                                    SchedulerObservation, SubmittedAttempt, UnknownJobKindError,
+                                    attempt_log_folder, build_executor, read_process_outcome,
+                                    resolve_backend)
+from orchestrator.job_states import INTERRUPTED, LIVE, Clocks, check_transition, judge_attempt
+from orchestrator.resubmission import decide_resubmission
+from orchestrator.run_dir import read_run_dir
+
+LOGGER = logging.getLogger(__name__)
+_DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
+_TERMINAL = {state.value for state in TERMINAL_STATES}
+_BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
+
+
+@dataclass
+class RunningJob:
+    name: str
+    state: str
+    step: int | None
+    total: int | None
+    eta_s: float | None
+    uncertain: bool = False
+
+
+@dataclass
+class PollSummary:
+    """What one poll saw, for the progress display and the exit code."""
+
+    total: int = 0
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (job, error)
+    cancelled: int = 0
+    running: list[RunningJob] = field(default_factory=list)
+    waiting: int = 0
+    lease_held: bool = True
+
+    @property
+    def finished(self) -> bool:
+        return self.total > 0 and self.done + len(self.failed) + self.cancelled == self.total
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and not self.failed and not self.cancelled
+
+
+class Watcher:
+    """Drives one experiment to completion. ``executors`` may be injected (tests)."""
+
+    def __init__(self, engine: Engine, experiment: str, settings: ClusterSettings, *,
+                 backend: str | None = None, executors: dict[str, Executor] | None = None,
+                 vanish_grace_s: float = 30.0, requeue_grace_s: float = 90.0,
+                 owner: str | None = None, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self.experiment = experiment
+        self.settings = settings
+        self._backend = backend
+        self._executors: dict[str, Executor] = dict(executors or {})
+        self.vanish_grace_s = vanish_grace_s
+        self.requeue_grace_s = requeue_grace_s
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._now = now
+        self._progress_origin: dict[int, tuple[float, int]] = {}
+        self._uncertain: set[int] = set()
+
+    # ----------------------------------------------------------------- executors
+    @property
+    def backend(self) -> str:
+        """The backend for new submissions (``cluster=auto`` is resolved once, lazily)."""
+        if self._backend is None:
+            self._backend = resolve_backend(self.settings)
+        return self._backend
+
+    def executor(self, backend: str) -> Executor:
+        if backend not in self._executors:
+            self._executors[backend] = build_executor(self.settings, backend)
+        return self._executors[backend]
+
+    # ----------------------------------------------------------------- loop
+    def run(self, *, on_poll: Callable[[PollSummary], None] | None = None, timeout_s: float | None = None,
+            poll_interval_s: float | None = None) -> PollSummary:
+        """Poll until every job is terminal (or ``timeout_s``); releases the lease at the end."""
+        interval = self.settings.poll_interval_s if poll_interval_s is None else poll_interval_s
+        started = time.monotonic()
+        try:
+            while True:
+                summary = self.poll()
+                if on_poll is not None:
+                    on_poll(summary)
+                if summary.finished or (timeout_s is not None and time.monotonic() - started > timeout_s):
+                    return summary
+                time.sleep(interval)
+        finally:
+            release_lease(self.engine, experiment_lease_key(self.experiment), self.owner)
+
+    def poll(self) -> PollSummary:
+        if not acquire_lease(self.engine, experiment_lease_key(self.experiment), self.owner):
+            summary = self.summarise()
+            summary.lease_held = False
+            return summary
+        with session_scope(self.engine) as session:
+            jobs = self._load_jobs(session)
+            self._reconcile_live(session, jobs)
+            self._block_dependents(jobs)
+            session.commit()
+            self._resubmit_interrupted(session, jobs)
+            self._submit_ready(session, jobs)
+            return self._summarise_jobs(jobs)
+
+    def summarise(self) -> PollSummary:
+        with session_scope(self.engine) as session:
+            return self._summarise_jobs(self._load_jobs(session))
+
+    def _load_jobs(self, session: Session) -> list[Job]:
+        experiment = session.scalars(select(Experiment).where(Experiment.name == self.experiment)).one_or_none()
+        if experiment is None:
+            raise LookupError(f"no experiment named {self.experiment!r} in the database")
+        statement = (select(Job).where(Job.experiment_id == experiment.id).order_by(Job.id)
+                     .options(selectinload(Job.attempts).selectinload(Attempt.transitions),
+                              selectinload(Job.dependencies)))
+        return list(session.scalars(statement))
+
+    # ----------------------------------------------------------------- 1-2 reconcile
+    def _reconcile_live(self, session: Session, jobs: list[Job]) -> None:
+        live: dict[str, list[tuple[Job, Attempt]]] = {}
+        for job in jobs:
+            attempt = job.latest_attempt
+            if attempt is not None and attempt.ended_at is None and job.state not in _TERMINAL:
+                live.setdefault(attempt.executor, []).append((job, attempt))
+        for backend, pairs in live.items():
+            handles = [self._handle(job, attempt) for job, attempt in pairs]
+            try:
+                observations = self.executor(backend).observe(handles)
+            except Exception as error:  # scheduler unreachable: keep states, say so
+                LOGGER.warning("cannot query %s: %s; keeping current states", backend, error)
+                observations = {h.scheduler_id: SchedulerObservation("UNKNOWN", uncertain=True, reason=str(error))
+                                for h in handles}
+            for (job, attempt), handle in zip(pairs, handles):
+                observation = observations.get(handle.scheduler_id, SchedulerObservation("UNKNOWN", uncertain=True))
+                self._apply(session, job, attempt, handle, observation)
+
+    def _handle(self, job: Job, attempt: Attempt) -> SubmittedAttempt:
+        return SubmittedAttempt(scheduler_id=attempt.scheduler_job_id or "", backend=attempt.executor,
+                                log_folder=attempt_log_folder(Path(job.run_dir), attempt.number))
+
+    def _apply(self, session: Session, job: Job, attempt: Attempt, handle: SubmittedAttempt,
+               observation: SchedulerObservation) -> None:
+        now = self._now()
+        last_change = attempt.transitions[-1].at if attempt.transitions else (attempt.submitted_at or now)
+        clocks = Clocks(
+            seconds_since_submit=(now - (attempt.submitted_at or now)).total_seconds(),
+            seconds_in_state=(now - last_change).total_seconds(),
+            vanish_grace_s=self.vanish_grace_s if attempt.executor == "slurm" else 0.0,
+            requeue_grace_s=self.requeue_grace_s)
+        requeues_seen = sum(1 for t in attempt.transitions if t.state == JobState.REQUEUED.value)
+        verdict = judge_attempt(attempt.state, observation, read_run_dir(job.run_dir),
+                                read_process_outcome(handle.log_folder, handle.scheduler_id), clocks, requeues_seen)
+        if verdict.uncertain:
+            self._uncertain.add(job.id)
+        else:
+            self._uncertain.discard(job.id)
+        if verdict.via_requeued:
+            self._transition(attempt, JobState.REQUEUED.value, verdict.reason, now)
+        if verdict.state != attempt.state:
+            self._transition(attempt, verdict.state, verdict.reason, now)
+        if observation.node and not verdict.uncertain:
+            attempt.node = observation.node
+        if attempt.state == JobState.RUNNING.value and attempt.started_at is None:
+            attempt.started_at = now
+        if verdict.final:
+            attempt.ended_at = now
+        job.state = attempt.state
+        if verdict.deterministic_failure:
+            job.error = verdict.reason
+        if job.state in (JobState.RUNNING.value, *_TERMINAL, *INTERRUPTED):
+            self._ingest(session, job)
+
+    def _transition(self, attempt: Attempt, state: str, reason: str | None, now: dt.datetime) -> None:
+        check_transition(attempt.state, state)
+        attempt.record_transition(state, reason=reason, at=now)
+
+    def _ingest(self, session: Session, job: Job) -> None:
+        from orchestrator.ingest import ingest_job
+
+        try:
+            with session.begin_nested():  # a failed ingest rolls back alone, not the poll
+                ingest_job(session, job)
+        except Exception:  # a bad file must not stop the watcher; ingest logs the detail
+            LOGGER.exception("ingest of %s failed", job.name)
+
+    # ----------------------------------------------------------------- 3 blocked
+    def _block_dependents(self, jobs: list[Job]) -> None:
+        for job in jobs:  # planner order is topological: a block propagates in one pass
+            if job.state != JobState.PLANNED.value:
+                continue
+            blocker = next((dep for dep in job.dependencies if dep.state in _BLOCKING), None)
+            if blocker is not None:
+                job.state = JobState.CANCELLED.value
+                job.error = f"blocked: dependency {blocker.name} is {blocker.state}"
+
+    # ----------------------------------------------------------------- 4-5 submit
+    def _live_count(self, jobs: list[Job]) -> int:
+        return sum(1 for job in jobs if job.state in LIVE)
+
+    def _resubmit_interrupted(self, session: Session, jobs: list[Job]) -> None:
+        limit = self.settings.parallel_limit(self.backend)
+        for job in jobs:
+            if job.state not in INTERRUPTED or job.latest_attempt is None or job.latest_attempt.ended_at is None:
+                continue
+            resubmits = len(job.attempts) - 1
+            decision = decide_resubmission(job, max_resubmits=self.settings.max_resubmits,
+                                           backoff_s=self.settings.backoff_after(resubmits), now=self._now())
+            if decision.action == "give_up":
+                job.state, job.error = JobState.FAILED.value, decision.reason
+                session.commit()
+            elif decision.action == "resubmit" and self._live_count(jobs) < limit:
+                previous = job.latest_attempt
+                self._transition(previous, JobState.REQUEUED.value,
+                                 f"resubmitted as attempt {previous.number + 1} from the latest checkpoint",
+                                 self._now())
+                self._submit(session, job)
+
+    def _submit_ready(self, session: Session, jobs: list[Job]) -> None:
+        limit = self.settings.parallel_limit(self.backend)
+        for job in jobs:
+            if job.state != JobState.PLANNED.value:
+                continue
+            if not all(dep.state in _DONE for dep in job.dependencies):
+                continue
+            if self._live_count(jobs) >= limit:
+                return
+            self._submit(session, job)
+
+    def _submit(self, session: Session, job: Job) -> None:
+        """New attempt for ``job``; committed at once so a scheduler id is never lost."""
+        number = (job.latest_attempt.number + 1) if job.latest_attempt else 1
+        resumed_from = read_run_dir(job.run_dir).step if number > 1 else None
+        try:
+            handle = self.executor(self.backend).submit(
+                job.kind, Path(job.run_dir), ResourceRequest.from_mapping(job.resources or {}), number, job.name)
+        except (ExecutorError, UnknownJobKindError, ValueError, OSError) as error:
+            job.state, job.error = JobState.FAILED.value, f"submission failed: {error}"
+            session.commit()
+            return
+        now = self._now()
+        attempt = Attempt(number=number, executor=handle.backend, scheduler_job_id=handle.scheduler_id,
+                          submitted_at=now, resumed_from_step=resumed_from, state=JobState.SUBMITTED.value)
+        job.attempts.append(attempt)
+        attempt.record_transition(JobState.SUBMITTED, reason=f"{handle.backend} job {handle.scheduler_id}", at=now)
+        job.state, job.error = JobState.SUBMITTED.value, None
+        session.commit()
+
+    # ----------------------------------------------------------------- summary
+    def _summarise_jobs(self, jobs: list[Job]) -> PollSummary:
+        summary = PollSummary(total=len(jobs))
+        clock = time.monotonic()
+        for job in jobs:
+            if job.state in _DONE:
+                summary.done += 1
+            elif job.state == JobState.FAILED.value:
+                summary.failed.append((job.name, job.error or "failed"))
+            elif job.state == JobState.CANCELLED.value:
+                summary.cancelled += 1
+            elif job.state in LIVE or job.state in INTERRUPTED:
+                step, total = job.progress_step, job.progress_total
+                summary.running.append(RunningJob(job.name, job.state, step, total,
+                                                  self._eta(job.id, step, total, clock), job.id in self._uncertain))
+            else:
+                summary.waiting += 1
+        return summary
+
+    def _eta(self, job_id: int, step: int | None, total: int | None, clock: float) -> float | None:
+        """Seconds left, from the step rate seen since this watcher first saw the job move."""
+        if step is None or not total:
+            return None
+        origin = self._progress_origin.setdefault(job_id, (clock, step))
+        elapsed, advanced = clock - origin[0], step - origin[1]
+        if advanced <= 0 or elapsed <= 0:
+            return None
+        return (total - step) * elapsed / advanced
