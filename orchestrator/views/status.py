@@ -1,0 +1,87 @@
+"""`status`: one row per job with its state, attempts, progress, ETA and key metric."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from orchestrator.db.models import Attempt, Experiment, Job, JobState
+from orchestrator.db.types import utcnow
+from orchestrator.views.metrics import KEY_METRIC_BY_TASK, latest_metric_values
+
+__all__ = ["JobStatusRow", "job_status_rows", "estimate_eta_seconds"]
+
+
+@dataclass(frozen=True)
+class JobStatusRow:
+    experiment: str
+    job_id: int
+    job: str
+    kind: str
+    state: str
+    attempts: int
+    progress_step: int | None
+    progress_total: int | None
+    eta_seconds: float | None
+    key_metric: str | None  # e.g. "val/frame_map"
+    key_metric_value: float | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_eta_seconds(*, step: int | None, total: int | None, started_at: dt.datetime | None,
+                         resumed_from_step: int | None, now: dt.datetime) -> float | None:
+    """Remaining seconds at the current attempt's rate; None when there is no rate yet."""
+    if step is None or not total or started_at is None:
+        return None
+    done_this_attempt = step - (resumed_from_step or 0)
+    elapsed = (now - started_at).total_seconds()
+    if done_this_attempt <= 0 or elapsed <= 0:
+        return None
+    return max(total - step, 0) * elapsed / done_this_attempt
+
+
+def job_status_rows(session: Session, experiment: str | None = None, *,
+                    now: dt.datetime | None = None) -> list[JobStatusRow]:
+    """Rows for one experiment (by name) or all, in DAG (creation) order."""
+    now = now or utcnow()
+    job_filter = select(Job.id).join(Experiment)
+    if experiment is not None:
+        job_filter = job_filter.where(Experiment.name == experiment)
+
+    counts = (select(Attempt.job_id, func.count().label("n"), func.max(Attempt.number).label("last"))
+              .where(Attempt.job_id.in_(job_filter)).group_by(Attempt.job_id).subquery())
+    latest = (select(Attempt.job_id, Attempt.started_at, Attempt.resumed_from_step)
+              .join(counts, and_(Attempt.job_id == counts.c.job_id, Attempt.number == counts.c.last)))
+    latest_by_job = {job_id: (started, resumed) for job_id, started, resumed in session.execute(latest)}
+    count_by_job = dict(session.execute(select(counts.c.job_id, counts.c.n)).all())
+
+    query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
+                    Job.error, Experiment.name, Experiment.task)
+             .join(Experiment).order_by(Experiment.name, Job.id))
+    if experiment is not None:
+        query = query.where(Experiment.name == experiment)
+    jobs = session.execute(query).all()
+    metrics = latest_metric_values(session, set(KEY_METRIC_BY_TASK.values()), job_filter)
+
+    rows = []
+    for job_id, name, kind, state, step, total, error, experiment_name, task in jobs:
+        key = KEY_METRIC_BY_TASK.get(task)
+        value = metrics.get(job_id, {}).get(key) if key else None
+        eta = None
+        if state == JobState.RUNNING.value and job_id in latest_by_job:
+            started, resumed = latest_by_job[job_id]
+            eta = estimate_eta_seconds(step=step, total=total, started_at=started,
+                                       resumed_from_step=resumed, now=now)
+        rows.append(JobStatusRow(
+            experiment=experiment_name, job_id=job_id, job=name, kind=kind, state=state,
+            attempts=count_by_job.get(job_id, 0), progress_step=step, progress_total=total,
+            eta_seconds=eta, key_metric="/".join(key) if key and value is not None else None,
+            key_metric_value=value, error=error))
+    return rows

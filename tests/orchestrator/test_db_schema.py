@@ -1,0 +1,83 @@
+"""Schema revisions: migrate from empty, refuse un-migrated / older / newer databases, and
+keep the models and the Alembic revisions in agreement."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator.db import (SchemaNotMigrated, SchemaTooNew, current_revision, head_revision,
+                             make_engine, open_database, upgrade)
+from orchestrator.db.errors import DatabaseUnreachable
+from orchestrator.db.schema import downgrade, migrations_dir
+
+
+def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
+    upgrade(empty_db_url)
+    upgrade(empty_db_url)  # a second run is a no-op, not an error
+    engine = open_database(empty_db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_unmigrated_database_is_refused_with_the_fix(empty_db_url):
+    make_engine(empty_db_url, check_connection=True).dispose()
+    with pytest.raises(SchemaNotMigrated, match="python -m orchestrator db upgrade"):
+        open_database(empty_db_url)
+
+
+def test_database_from_newer_code_is_refused(db_url):
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+    with pytest.raises(SchemaTooNew, match="newer than this code"):
+        open_database(db_url)
+
+
+def test_older_database_is_refused_and_upgrade_fixes_it(db_url):
+    downgrade(db_url, "base")
+    with pytest.raises(SchemaNotMigrated):
+        open_database(db_url)
+    upgrade(db_url)
+    open_database(db_url).dispose()
+
+
+def test_models_and_migrations_agree(db_url):
+    """Autogenerate against a migrated database must find nothing to do."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from orchestrator.db import Base
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_unreachable_postgres_is_a_clear_error():
+    with pytest.raises(DatabaseUnreachable, match="cannot connect to postgresql"):
+        open_database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_sqlite_database_uses_wal_and_foreign_keys(tmp_path):
+    url = f"sqlite:///{tmp_path / 'nested' / 'orchestrator.sqlite'}"
+    upgrade(url)  # also creates the missing folder
+    engine = open_database(url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_migrations_are_found_from_the_installed_package():
+    assert (migrations_dir() / "env.py").is_file()
+    assert (migrations_dir() / "versions").is_dir()
