@@ -1,0 +1,309 @@
+"""The training loop: plain, top to bottom, resumable to the bit.
+
+One optimisation step = ``accum`` micro-batches of ``per_process_batch`` clips on each of
+``world_size`` processes, so the step's batch is ``global_batch`` clips whatever the hardware
+(gradient accumulation reproduces the report's 1024-clip batch on fewer GPUs). Per step:
+
+1. seed every generator from (seed, rank, step) -- the step's randomness (dropout) is then a
+   function of the step alone, whatever happened before a resume;
+2. lr from the schedule (a pure function of the step);
+3. forward/backward over the micro-batches (DDP syncs gradients on the last one only);
+4. the loss, averaged over processes, must be finite (else ``NonFiniteLossError``);
+5. *commit* -- optimizer step, step counter, metrics, evaluation, checkpoint -- with the
+   preemption signals blocked, so a checkpoint taken from the signal handler always sees the
+   state of a step boundary.
+
+``checkpoint_now()`` is what a job's ``checkpoint()`` (submitit's preemption/timeout hook)
+calls: during the forward/backward part it saves the state of the last completed step (BN
+running statistics restored from the snapshot taken at the step's start).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from model.engine.checkpoint import CheckpointStore
+from model.engine.data_order import SeededDataset, epoch_indices
+from model.engine.distributed import DistContext
+from model.engine.optim import set_lr
+from model.engine.precision import Precision
+from model.engine.reporting import MetricsWriter, StatusWriter, TensorBoardWriter
+from model.engine.rng import capture_rng, derive_seed, restore_rng, seed_everything
+from model.engine.schedules import LRSchedule
+
+__all__ = ["EmptyDatasetError", "LoopSettings", "NonFiniteLossError", "Trainer"]
+
+log = logging.getLogger(__name__)
+_PREEMPTION_SIGNALS = {signal.SIGUSR2, signal.SIGTERM}
+
+#: ``step_fn(model, batch, precision) -> (mean loss over the batch's clips, clips)``
+StepFn = Callable[[nn.Module, Any, Precision], tuple[torch.Tensor, int]]
+#: ``evaluate(model, step) -> {name: value}``, written under split "val"
+EvalFn = Callable[[nn.Module, int], dict[str, float]]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf: a deterministic failure, never retried as a preemption."""
+
+    def __init__(self, step: int, lr: float, checkpoint: Path | None) -> None:
+        self.step, self.lr, self.checkpoint = step, lr, checkpoint
+        where = f"last checkpoint {checkpoint}" if checkpoint else "no checkpoint written yet"
+        super().__init__(f"loss is not finite at step {step} (lr {lr:.6g}); {where}")
+
+
+class EmptyDatasetError(ValueError):
+    """The split holds fewer samples than one optimisation step needs."""
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    max_iters: int
+    per_process_batch: int
+    global_batch: int
+    checkpoint_every: int
+    eval_every: int = 0
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    seed: int = 0
+    num_workers: int = 0
+
+
+class Trainer:
+    """Owns the loop; the model, optimizer, schedule, data and step function come in built."""
+
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 schedule: LRSchedule, dataset: Dataset, step_fn: StepFn,
+                 settings: LoopSettings, run_dir: Path, precision: Precision,
+                 dist_ctx: DistContext = DistContext(), collate_fn: Callable | None = None,
+                 sampler: Any = None, evaluate: EvalFn | None = None,
+                 extra_state: dict[str, Any] | None = None, attempt: int = 1) -> None:
+        self.s = settings
+        self.run_dir = Path(run_dir)
+        self.dist = dist_ctx
+        self.precision = precision
+        self.core = model
+        self.model: nn.Module = model
+        if dist_ctx.distributed:
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[precision.device.index] if precision.device.type == "cuda"
+                else None)
+        self.optimizer, self.schedule, self.step_fn = optimizer, schedule, step_fn
+        self.evaluate, self.extra_state = evaluate, dict(extra_state or {})
+        self.scaler = precision.grad_scaler()
+        per_step = settings.per_process_batch * dist_ctx.world_size
+        if settings.global_batch % per_step:
+            raise ValueError(f"schedule.global_batch={settings.global_batch} is not a multiple of "
+                             f"data.batch_size x processes = {per_step}")
+        self.accum = settings.global_batch // per_step
+        self.dataset = SeededDataset(dataset, settings.seed)
+        self.collate_fn = collate_fn
+        self.sampler = sampler if sampler is not None else DistributedSampler(
+            dataset, num_replicas=dist_ctx.world_size, rank=dist_ctx.rank, shuffle=True,
+            seed=settings.seed, drop_last=True)
+        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints", settings.keep_checkpoints)
+        main = dist_ctx.is_main
+        self.metrics = MetricsWriter(self.run_dir / "metrics.jsonl", attempt, enabled=main)
+        self.status = StatusWriter(self.run_dir / "status.json", settings.max_iters, attempt,
+                                   enabled=main)
+        self.tb: TensorBoardWriter | None = None
+        self.step = self.epoch = self.step_in_epoch = 0
+        self.last_checkpoint: Path | None = None
+        self._eval_pending = False
+        self._in_step = False
+        self._buffers_at_step_start: dict[str, torch.Tensor] = {}
+        self._rng_at_boundary: dict[str, Any] = capture_rng()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, at the last step boundary (see module docstring)."""
+        model_state = self.core.state_dict()
+        if self._in_step:
+            model_state = {k: self._buffers_at_step_start.get(k, v) for k, v in model_state.items()}
+        samples_per_step = self.s.per_process_batch * self.accum
+        return {
+            "format": 1, "step": self.step, "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch, "model": model_state,
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+            "grad_scaler": self.scaler.state_dict(),
+            "sampler": {"epoch": self.epoch, "position": self.step_in_epoch * samples_per_step,
+                        "seed": self.s.seed, "world_size": self.dist.world_size},
+            "rng": self._rng_at_boundary, "metrics_offset": self.metrics.sync(),
+            "eval_pending": self._eval_pending, **self.extra_state,
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        self.last_checkpoint = self.checkpoints.save(self.state_dict(), self.step)
+        if self.tb is not None:
+            self.tb.flush()
+        return self.last_checkpoint
+
+    def checkpoint_now(self) -> Path | None:
+        """Preemption hook: save the last step boundary's state and mark the run checkpointed."""
+        path = self.save_checkpoint()
+        self.status.write("checkpointed", self.step, f"checkpoint {path}")
+        return path
+
+    def _resume(self) -> None:
+        found = self.checkpoints.load_latest(map_location="cpu")
+        offset = 0
+        if found is not None:
+            state, path = found
+            self.schedule.check_compatible(state["schedule"])
+            self.core.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["grad_scaler"])
+            self.step, self.epoch = int(state["step"]), int(state["epoch"])
+            self.step_in_epoch = int(state["step_in_epoch"])
+            self._eval_pending = bool(state.get("eval_pending", False))
+            restore_rng(state["rng"])
+            self._rng_at_boundary = state["rng"]
+            offset = int(state["metrics_offset"])
+            self.last_checkpoint = path
+            log.info("resumed from %s at step %d", path, self.step)
+        self.metrics.truncate_to(offset)
+        self.tb = TensorBoardWriter(self.run_dir / "tensorboard", purge_step=self.step,
+                                    enabled=self.dist.is_main)
+
+    # ------------------------------------------------------------------ data
+    def _micro_batches(self) -> Iterator[Any]:
+        """Micro-batches from the current position on, epoch after epoch (never ends)."""
+        samples_per_step = self.s.per_process_batch * self.accum
+        while True:
+            start = self.step_in_epoch * samples_per_step
+            indices = epoch_indices(self.sampler, self.epoch, samples_per_step, start)
+            if not indices and start == 0:
+                raise EmptyDatasetError(
+                    f"the training split has {len(self.dataset)} samples: fewer than one step "
+                    f"needs ({samples_per_step} per process x {self.dist.world_size} processes)")
+            self.dataset.epoch = self.epoch
+            loader = DataLoader(self.dataset, batch_size=self.s.per_process_batch,
+                                sampler=indices, drop_last=True, collate_fn=self.collate_fn,
+                                num_workers=self.s.num_workers,
+                                pin_memory=self.precision.device.type == "cuda")
+            yield from loader
+            self.epoch += 1
+            self.step_in_epoch = 0
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict[str, float]:
+        """Train to ``max_iters`` (resuming if a checkpoint exists); returns the last eval."""
+        self._resume()
+        final: dict[str, float] = {}
+        if self._eval_pending:
+            final = self._evaluate()
+        batches = self._micro_batches()
+        t_last, clips_since, wait_since = time.perf_counter(), 0, 0.0
+        while self.step < self.s.max_iters:
+            loss, lr, wait = self._train_step(batches)
+            clips_since += self.s.global_batch
+            wait_since += wait
+            with _signals_blocked():
+                self.step += 1
+                self.step_in_epoch += 1
+                self._rng_at_boundary = capture_rng()
+                if self.step % self.s.log_every == 0 or self.step == self.s.max_iters:
+                    elapsed = time.perf_counter() - t_last
+                    self._log_train(loss, lr, clips_since / elapsed, wait_since / elapsed)
+                    t_last, clips_since, wait_since = time.perf_counter(), 0, 0.0
+                due_eval = self.s.eval_every and self.step % self.s.eval_every == 0
+                self._eval_pending = bool(self.evaluate and (due_eval or
+                                                             self.step == self.s.max_iters))
+            if self._eval_pending:
+                final = self._evaluate()
+            if self.step % self.s.checkpoint_every == 0 or self.step == self.s.max_iters:
+                with _signals_blocked():
+                    self.save_checkpoint()
+        if self.tb is not None:
+            self.tb.close()
+        self.metrics.close()
+        return final
+
+    def _train_step(self, batches: Iterator[Any]) -> tuple[float, float, float]:
+        seed_everything(derive_seed(self.s.seed, self.dist.rank, self.step))
+        self._buffers_at_step_start = {k: v.detach().clone()
+                                       for k, v in self.core.named_buffers()}
+        self._in_step = True
+        self.model.train()
+        lr = self.schedule.lr_at(self.step)
+        set_lr(self.optimizer, lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, wait = torch.zeros((), device=self.precision.device), 0.0
+        for k in range(self.accum):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            wait += time.perf_counter() - t0
+            sync = k == self.accum - 1 or not isinstance(self.model, nn.parallel.DistributedDataParallel)
+            with contextlib.nullcontext() if sync else self.model.no_sync():
+                with self.precision.autocast():
+                    loss, _ = self.step_fn(self.model, batch, self.precision)
+                self.scaler.scale(loss / self.accum).backward()
+            total += loss.detach().float()
+        mean_loss = total / self.accum
+        if self.dist.distributed:
+            dist.all_reduce(mean_loss)
+            mean_loss /= self.dist.world_size
+        value = float(mean_loss)
+        if not math.isfinite(value):
+            self._in_step = False
+            raise NonFiniteLossError(self.step, lr, self.last_checkpoint)
+        with _signals_blocked():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self._in_step = False
+        return value, lr, wait
+
+    def _log_train(self, loss: float, lr: float, clips_per_s: float, wait_frac: float) -> None:
+        values = {"loss": loss, "lr": lr, "clips_per_s": clips_per_s,
+                  "data_wait_frac": wait_frac, "max_mem_mb": _max_memory_mb(self.precision)}
+        self.metrics.write_many(self.step, "train", values)
+        if self.tb is not None:
+            self.tb.write_many(self.step, "train", values)
+        eta = (self.s.max_iters - self.step) * self.s.global_batch / max(clips_per_s, 1e-9)
+        self.status.write("running", self.step, f"loss {loss:.4f}", eta_s=eta)
+        if self.dist.is_main:
+            log.info("step %d/%d  loss %.4f  lr %.5g  %.1f clips/s  data wait %.0f%%  eta %.0fs",
+                     self.step, self.s.max_iters, loss, lr, clips_per_s, 100 * wait_frac, eta)
+
+    def _evaluate(self) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if self.dist.is_main and self.evaluate is not None:
+            self.core.eval()
+            with torch.no_grad():
+                values = self.evaluate(self.core, self.step)
+            self.core.train()
+            with _signals_blocked():
+                self.metrics.write_many(self.step, "val", values)
+                if self.tb is not None:
+                    self.tb.write_many(self.step, "val", values)
+        self._eval_pending = False
+        return values
+
+
+def _max_memory_mb(precision: Precision) -> float:
+    if precision.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(precision.device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Defer SIGUSR2/SIGTERM (submitit's preemption/timeout) until the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _PREEMPTION_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
