@@ -1,0 +1,362 @@
+"""AVA frame-level mAP, computed as the official ActivityNet evaluator computes it.
+
+Reference: ``Evaluation/get_ava_performance.py`` at activitynet/ActivityNet commit ``3fee089``
+(the version with the ``-e`` exclusions flag, used by the 2019 challenge) over the Google
+object-detection ``PascalDetectionEvaluator`` in ``Evaluation/ava/``. Its semantics, all
+reproduced here with array operations instead of its per-image Python loop:
+
+* rows whose action id is not in the label map are dropped when read, before anything else;
+* detections are capped at 50 rows per keyframe across classes, highest scores first, with
+  the official heap's tie semantics (a row enters only with a strictly greater score);
+* excluded keyframes (``"%s,%04d" % (video, int(second))``) leave both files;
+* a detection box with ``y1 >= y2`` or ``x1 >= x2`` is dropped after the cap;
+* per keyframe and class, detections in descending score take the ground-truth box of
+  highest IoU (first one on equal IoU); TP if IoU >= 0.5 and that box is not yet taken,
+  else FP -- no fallback to the second best box;
+* keyframes with detections and no ground truth contribute false positives;
+* per class, VOC all-points AP over the class' detections sorted by
+  ``np.argsort(scores)[::-1]`` in the order the official loop concatenates them;
+  classes without ground truth are NaN and left out of ``np.nanmean``; a class with ground
+  truth and no detection scores 0.
+
+Tied scores: the official order depends on its heap's internal layout and on NumPy's
+unstable sort. Keyframes holding tied scores are replayed through the same heap
+(:func:`_official_keyframe_order`) and the per-class sort is the same ``np.argsort`` call
+on the same array, so with the same NumPy the results are identical, ties included.
+See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import os
+import pprint
+import sys
+import warnings
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from model.eval.ava_io import (
+    AvaInputError,
+    read_ava_csv,
+    read_exclusions,
+    read_labelmap,
+    validate_frame,
+)
+
+__all__ = ["AvaResult", "AvaInputError", "frame_map", "read_labelmap", "read_ava_csv",
+           "read_exclusions", "main"]
+
+IOU_THRESHOLD = 0.5
+DETECTIONS_PER_KEYFRAME = 50
+_METRIC_PREFIX = "PascalBoxes_"
+
+Source = str | os.PathLike[str] | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AvaResult:
+    """Frame-level AVA result. ``per_class_ap`` holds every label-map class, NaN when the
+    class has no ground truth (left out of ``mAP``, as the official ``np.nanmean``)."""
+
+    mAP: float
+    per_class_ap: dict[int, float]
+    class_names: dict[int, str]
+    warnings: tuple[str, ...] = ()
+    num_groundtruth_boxes: int = 0
+    num_evaluated_detections: int = 0
+    unknown_video_rows: int = 0
+    out_of_map_detection_rows: int = 0
+
+    def official_metrics(self) -> dict[str, float]:
+        """The metric dictionary the official evaluator prints, same keys."""
+        out = {f"{_METRIC_PREFIX}Precision/mAP@{IOU_THRESHOLD}IOU": self.mAP}
+        for class_id, ap in self.per_class_ap.items():
+            out[f"{_METRIC_PREFIX}PerformanceByCategory/AP@{IOU_THRESHOLD}IOU/"
+                f"{self.class_names[class_id]}"] = ap
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        """``{"mAP": float, "per_class_ap": {"<id>": float}}``; NaN becomes ``null``."""
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+        return {"mAP": clean(self.mAP),
+                "per_class_ap": {str(k): clean(v) for k, v in self.per_class_ap.items()}}
+
+
+def _load(source: Source, *, scored: bool, name: str) -> tuple[pd.DataFrame, str]:
+    if isinstance(source, pd.DataFrame):
+        return validate_frame(source, f"<{name} DataFrame>", scored=scored), f"<{name} DataFrame>"
+    return read_ava_csv(source, scored=scored), os.fspath(source)
+
+
+def _official_keyframe_order(rows: Sequence[tuple], capacity: int) -> list[int]:
+    """Indices of ``rows`` (file order) the official ``read_csv`` keeps, in its output order.
+
+    Replays its ``heapq`` over ``(score, action_id, y1, x1, y2, x2)`` tuples and its stable
+    ``sorted(key=-score)``. Rows with identical tuples are interchangeable downstream, so
+    mapping a kept tuple back to any of its equal rows is exact.
+    """
+    heap: list[tuple] = []
+    for row in rows:
+        if capacity < 1 or len(heap) < capacity:
+            heapq.heappush(heap, row)
+        elif row[0] > heap[0][0]:
+            heapq.heapreplace(heap, row)
+    positions: dict[tuple, list[int]] = defaultdict(list)
+    for i in range(len(rows) - 1, -1, -1):
+        positions[rows[i]].append(i)
+    return [positions[t].pop() for t in sorted(heap, key=lambda t: -t[0])]
+
+
+def _row_tuples(frame: pd.DataFrame, index: np.ndarray) -> list[tuple]:
+    cols = [frame[c].to_numpy()[index].tolist() for c in ("score", "action_id", "y1", "x1", "y2", "x2")]
+    return list(zip(*cols))
+
+
+def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and position-within-run for a key array sorted so equal keys are adjacent."""
+    change = np.ones(len(keys), dtype=bool)
+    change[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(change)
+    run_start = np.repeat(starts, np.diff(np.append(starts, len(keys))))
+    return starts, np.arange(len(keys)) - run_start
+
+
+def _order_groundtruth(gt: pd.DataFrame, kf: np.ndarray, num_slots: int) -> np.ndarray:
+    """GT row indices sorted by (keyframe, class), then in the official within-keyframe order.
+
+    The order among boxes of one class only matters for equal-IoU ties, so the heap replay
+    runs only on keyframes holding two boxes of the same class.
+    """
+    n = len(gt)
+    pos = np.arange(n, dtype=np.int64)
+    cls = gt["action_id"].to_numpy()
+    gkey = kf * num_slots + cls
+    counts = pd.Series(gkey).map(pd.Series(gkey).value_counts()).to_numpy()
+    replay = np.unique(kf[counts > 1])
+    if len(replay):
+        idx = np.flatnonzero(np.isin(kf, replay))
+        idx = idx[np.argsort(kf[idx], kind="stable")]  # file order within each keyframe
+        starts, _ = _segments(kf[idx])
+        for s, e in zip(starts, np.append(starts[1:], len(idx))):
+            rows_idx = idx[s:e]
+            order = _official_keyframe_order(_row_tuples(gt, rows_idx), 0)
+            pos[rows_idx[order]] = rows_idx[0] + np.arange(len(order))
+    return np.lexsort((pos, gkey))
+
+
+def _select_detections(det: pd.DataFrame, rank: np.ndarray) -> np.ndarray:
+    """Detection row indices kept by the top-50 cap, by keyframe rank then official order."""
+    score = det["score"].to_numpy()
+    order = np.lexsort((-score, rank))
+    r, s = rank[order], score[order]
+    _, within = _segments(r)
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] = (r[1:] == r[:-1]) & (s[1:] == s[:-1])
+    tied_kf = np.unique(r[tied])
+    plain = ~np.isin(r, tied_kf) & (within < DETECTIONS_PER_KEYFRAME)
+    parts_idx, parts_rank, parts_pos = [order[plain]], [r[plain]], [within[plain]]
+    if len(tied_kf):
+        in_tied = np.isin(rank, tied_kf)
+        idx = np.flatnonzero(in_tied)
+        idx = idx[np.argsort(rank[idx], kind="stable")]  # file order within each keyframe
+        starts, _ = _segments(rank[idx])
+        for s0, e0 in zip(starts, np.append(starts[1:], len(idx))):
+            rows_idx = idx[s0:e0]
+            kept = rows_idx[_official_keyframe_order(_row_tuples(det, rows_idx), DETECTIONS_PER_KEYFRAME)]
+            parts_idx.append(kept)
+            parts_rank.append(np.full(len(kept), rank[rows_idx[0]]))
+            parts_pos.append(np.arange(len(kept)))
+    idx, rk, ps = (np.concatenate(p) for p in (parts_idx, parts_rank, parts_pos))
+    return idx[np.lexsort((ps, rk))]
+
+
+def _iou(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of [y1, x1, y2, x2] boxes with the official operation order (bit-equal)."""
+    zeros = np.zeros(len(det))
+    heights = np.maximum(zeros, np.minimum(det[:, 2], gt[:, 2]) - np.maximum(det[:, 0], gt[:, 0]))
+    widths = np.maximum(zeros, np.minimum(det[:, 3], gt[:, 3]) - np.maximum(det[:, 1], gt[:, 1]))
+    intersect = heights * widths
+    area_det = (det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1])
+    area_gt = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    return intersect / (area_det + area_gt - intersect)
+
+
+def _true_positives(det_key: np.ndarray, det_box: np.ndarray,
+                    gt_key: np.ndarray, gt_box: np.ndarray) -> np.ndarray:
+    """Greedy official matching, vectorised; detections given in processing order."""
+    lo = np.searchsorted(gt_key, det_key, side="left")
+    n = np.searchsorted(gt_key, det_key, side="right") - lo
+    has_gt = n > 0
+    tp = np.zeros(len(det_key), dtype=bool)
+    if not has_gt.any():
+        return tp
+    pair_det = np.repeat(np.arange(len(det_key)), n)
+    pair_start = np.cumsum(n) - n
+    pair_gt = lo[pair_det] + (np.arange(len(pair_det)) - pair_start[pair_det])
+    iou = _iou(det_box[pair_det], gt_box[pair_gt])
+    best = np.full(len(det_key), -np.inf)
+    best[has_gt] = np.maximum.reduceat(iou, pair_start[has_gt])
+    is_best = iou == best[pair_det]
+    first_det, first_pair = np.unique(pair_det[is_best], return_index=True)
+    matched_gt = np.full(len(det_key), -1, dtype=np.int64)
+    matched_gt[first_det] = pair_gt[np.flatnonzero(is_best)[first_pair]]
+    candidates = np.flatnonzero(has_gt & (best >= IOU_THRESHOLD))
+    _, first = np.unique(matched_gt[candidates], return_index=True)
+    tp[candidates[first]] = True
+    return tp
+
+
+def _average_precision(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
+    """metrics.compute_precision_recall + compute_average_precision, same float operations."""
+    if scores.size == 0:
+        return 0.0
+    sorted_indices = np.argsort(scores)[::-1]
+    true_positive = tp.astype(int)[sorted_indices]
+    cum_tp = np.cumsum(true_positive)
+    cum_fp = np.cumsum(1 - true_positive)
+    precision = cum_tp.astype(float) / (cum_tp + cum_fp)
+    recall = cum_tp.astype(float) / num_gt
+    recall = np.concatenate([[0], recall, [1]])
+    precision = np.concatenate([[0], precision, [0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    indices = np.where(recall[1:] != recall[:-1])[0] + 1
+    return float(np.sum((recall[indices] - recall[indices - 1]) * precision[indices]))
+
+
+def frame_map(groundtruth_csv: Source, detections_csv: Source,
+              labelmap: str | os.PathLike[str] | Mapping[int, str],
+              exclusions: str | os.PathLike[str] | set[tuple[str, int]] | None = None,
+              *, strict: bool = False, expected_classes: int | None = 60) -> AvaResult:
+    """Frame-level AVA mAP@0.5 of ``detections_csv`` against ``groundtruth_csv``.
+
+    Inputs are paths to the official CSV/pbtxt formats or already-read objects (a DataFrame
+    with the detection columns, rows in "file" order; a ``{id: name}`` label map; a set of
+    ``(video_id, second)``). Detection rows on videos absent from the ground truth are false
+    positives, as in the official evaluator, and produce a warning; ``strict=True`` makes
+    them an :class:`AvaInputError`.
+    """
+    names = (dict(labelmap) if isinstance(labelmap, Mapping)
+             else read_labelmap(labelmap, expected_classes=expected_classes))
+    bad_ids = [i for i in names if i < 1]
+    if bad_ids:
+        raise AvaInputError(labelmap if not isinstance(labelmap, Mapping) else "<labelmap>",
+                            None, f"label ids must be >= 1, got {bad_ids}")
+    excluded = (set(exclusions) if isinstance(exclusions, set)
+                else read_exclusions(exclusions) if exclusions is not None else set())
+    gt, _ = _load(groundtruth_csv, scored=False, name="groundtruth")
+    det, det_name = _load(detections_csv, scored=True, name="detections")
+    num_class = max(names)
+    class_ids = np.fromiter(names, dtype=np.int64)
+
+    groundtruth_videos = pd.unique(gt["video_id"].to_numpy())
+    gt = gt[np.isin(gt["action_id"].to_numpy(), class_ids)].reset_index(drop=True)
+    in_map = np.isin(det["action_id"].to_numpy(), class_ids)
+    out_of_map = int((~in_map).sum())
+    det = det[in_map].reset_index(drop=True)
+
+    videos = pd.Index(pd.unique(np.concatenate([gt["video_id"].to_numpy(), det["video_id"].to_numpy()])))
+    gt_video = videos.get_indexer(gt["video_id"])
+    det_video = videos.get_indexer(det["video_id"])
+    gt_kf = gt_video.astype(np.int64) << 32 | gt["timestamp"].to_numpy()
+    det_kf = det_video.astype(np.int64) << 32 | det["timestamp"].to_numpy()
+    if excluded:
+        ex_video = videos.get_indexer([v for v, _ in excluded])
+        ex_kf = np.array([(int(v) << 32) | t for v, (_, t) in zip(ex_video, excluded) if v >= 0],
+                         dtype=np.int64)
+        gt, gt_kf = gt[~np.isin(gt_kf, ex_kf)].reset_index(drop=True), gt_kf[~np.isin(gt_kf, ex_kf)]
+        keep = ~np.isin(det_kf, ex_kf)
+        det, det_kf, det_video = det[keep].reset_index(drop=True), det_kf[keep], det_video[keep]
+
+    messages: list[str] = []
+    unknown = ~np.isin(det_video, videos.get_indexer(groundtruth_videos))
+    if unknown.any():
+        first = int(np.flatnonzero(unknown)[0])
+        text = (f"{int(unknown.sum())} detection rows on {len(np.unique(det_video[unknown]))} videos "
+                f"absent from the ground truth (first: {det['video_id'].iloc[first]!r}); counted as "
+                "false positives, as the official evaluator does")
+        if strict:
+            raise AvaInputError(det_name, int(det["line"].iloc[first]), text)
+        messages.append(text)
+        warnings.warn(text, stacklevel=2)
+
+    num_slots = num_class + 1
+    gt_order = _order_groundtruth(gt, gt_kf, num_slots)
+    gt_key = (gt_kf * num_slots + gt["action_id"].to_numpy())[gt_order]
+    gt_box = gt[["y1", "x1", "y2", "x2"]].to_numpy()[gt_order]
+
+    rank = pd.factorize(det_kf)[0]
+    kept = _select_detections(det, rank)
+    box = det[["y1", "x1", "y2", "x2"]].to_numpy()[kept]
+    valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
+    kept, box = kept[valid], box[valid]
+    cls = det["action_id"].to_numpy()[kept]
+    scores = det["score"].to_numpy()[kept]
+    tp = _true_positives(det_kf[kept] * num_slots + cls, box, gt_key, gt_box)
+
+    num_gt = np.bincount(gt["action_id"].to_numpy(), minlength=num_slots)
+    by_class = np.argsort(cls, kind="stable")
+    bounds = np.searchsorted(cls[by_class], np.arange(num_slots + 1))
+    ap = np.full(num_class, np.nan)
+    for class_id in range(1, num_class + 1):
+        if num_gt[class_id] == 0:
+            continue
+        members = by_class[bounds[class_id]:bounds[class_id + 1]]
+        ap[class_id - 1] = _average_precision(scores[members], tp[members], int(num_gt[class_id]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no class has ground truth
+        mean_ap = float(np.nanmean(ap))
+    if math.isnan(mean_ap):
+        messages.append("no label-map class has ground truth; mAP is NaN")
+    return AvaResult(
+        mAP=mean_ap,
+        per_class_ap={i: float(ap[i - 1]) for i in names},
+        class_names=names,
+        warnings=tuple(messages),
+        num_groundtruth_boxes=len(gt),
+        num_evaluated_detections=len(kept),
+        unknown_video_rows=int(unknown.sum()),
+        out_of_map_detection_rows=out_of_map,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m model.eval.ava -l LABELMAP -g GT -d DETECTIONS [-e EXCLUSIONS]``."""
+    parser = argparse.ArgumentParser(prog="python -m model.eval.ava", description=__doc__.split("\n")[0])
+    parser.add_argument("-l", "--labelmap", required=True, help="label map (.pbtxt)")
+    parser.add_argument("-g", "--groundtruth", required=True, help="ground-truth CSV")
+    parser.add_argument("-d", "--detections", required=True, help="detections CSV")
+    parser.add_argument("-e", "--exclusions", help="excluded timestamps CSV")
+    parser.add_argument("--json", action="store_true", help='print {"mAP":..., "per_class_ap":{...}}')
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on detections of videos absent from the ground truth")
+    parser.add_argument("--expected-classes", type=int, default=60,
+                        help="entries the label map must have (0: any; default 60)")
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = frame_map(args.groundtruth, args.detections, args.labelmap, args.exclusions,
+                               strict=args.strict, expected_classes=args.expected_classes or None)
+    except AvaInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for message in result.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        pprint.pprint(result.official_metrics(), indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
