@@ -1,0 +1,204 @@
+"""AVA v2.2 clips centred on keyframes, with person boxes that follow every transform.
+
+``AvaDataset(root, split, ...)[i]`` is one keyframe::
+
+    {"inputs": [slow, fast] | [fast],   normalised float (3, T, H, W)
+     "boxes": (N, 4) float,             x1, y1, x2, y2 in input pixels, after all transforms
+     "labels": (N, 80) float,           multi-hot over action ids 1..80 (zeros in test mode)
+     "boxes_norm": (N, 4) float,        the boxes as read, normalised [0, 1] (to write
+                                        detections in the official CSV format)
+     "video_id": str, "timestamp": int}
+
+Samples:
+
+- ``mode="train"``: every keyframe with ground truth (minus the excluded timestamps). Boxes
+  are the ground-truth boxes, plus every person proposal with score > ``proposal_score_thresh``
+  whose IoU with a ground-truth box is > ``train_iou_thresh``, labelled with the actions of
+  the ground-truth box it overlaps most (the report's box augmentation; 0.9, or 0.75 for two
+  ensemble members). Transforms: short side jittered in ``train_jitter_scales``, a random
+  ``train_crop_size`` square, a horizontal flip with p=0.5.
+- ``mode="test"`` (validation and test inference): every keyframe with at least one proposal
+  above the threshold (minus the excluded timestamps); boxes = those proposals; the whole
+  frame with its short side at ``test_scale``, flipped when ``flip``. The "++" test-time
+  augmentation builds one dataset per (scale, flip) of ``tta_views`` and averages the
+  scores of the same box (same ``video_id``, ``timestamp`` and position in the sample).
+
+``split`` is ``train``, ``val``, ``test`` or ``trainval`` (train + val ground truth, for
+the final models). Timeline: keyframe ``timestamp`` is at video time
+``timestamp - timeline_start_s`` of ``videos/<video_id>.mp4`` (see ``synthetic.ava_gen``);
+a timestamp outside the movie is an ``AnnotationError``. A missing or undecodable movie is a
+``VideoDecodeError`` (AVA has few movies; losing one silently would change the benchmark).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.ops import box_iou
+
+from model.data import transforms as T
+from model.data.ava_annotations import (AvaBox, Keyframe, read_ava_boxes, read_coco_proposals,
+                                        read_excluded)
+from model.data.ava_labelmap import AVA_NUM_CLASSES, read_label_map
+from model.data.clip_sampling import ClipSpec
+from model.data.decode import decode_frames, probe_video
+from model.data.errors import AnnotationError, EmptySplitError
+
+__all__ = ["AvaDataset", "tta_views"]
+
+_GT_SPLITS = {"train": ("train",), "val": ("val",), "trainval": ("train", "val"), "test": ()}
+
+
+def tta_views(scales: list[int] | tuple[int, ...], flip: bool) -> list[tuple[int, bool]]:
+    """The (short side, flipped) views of test-time augmentation, unflipped first."""
+    views = [(int(s), False) for s in scales]
+    return views + [(s, True) for s, _ in views] if flip else views
+
+
+class AvaDataset(Dataset):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        *,
+        num_frames: int,
+        sampling_rate: float,
+        alpha: int,
+        pathways: str = "slowfast",
+        mode: str = "train",
+        train_jitter_scales: tuple[int, int] = (256, 320),
+        train_crop_size: int = 224,
+        test_scale: int = 256,
+        flip: bool = False,
+        proposal_score_thresh: float = 0.8,
+        train_iou_thresh: float = 0.9,
+        proposals: str = "coco",
+        label_map: str | Path | None = None,
+        timeline_start_s: int = 900,
+        seed: int = 0,
+        decode_threads: int = 0,
+    ) -> None:
+        if mode not in ("train", "test"):
+            raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if split not in _GT_SPLITS:
+            raise ValueError(f"split must be one of {sorted(_GT_SPLITS)}, got {split!r}")
+        if proposals not in ("coco", "csv"):
+            raise ValueError(f"proposals must be 'coco' or 'csv', got {proposals!r}")
+        self.root, self.split, self.mode = Path(root), split, mode
+        self.clip = ClipSpec(num_frames, sampling_rate, alpha, pathways)
+        self.train_jitter_scales = tuple(train_jitter_scales)
+        self.train_crop_size, self.test_scale, self.flip = train_crop_size, test_scale, flip
+        self.timeline_start_s = timeline_start_s
+        self.seed, self.epoch, self.decode_threads = seed, 0, decode_threads
+        annotations = self.root / "annotations"
+        label_path = Path(label_map) if label_map else annotations / "ava_action_list_v2.2.pbtxt"
+        if not label_map and not label_path.is_file():
+            label_path = annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+        self.label_map = read_label_map(label_path)
+        bad = [i for i in self.label_map if not 1 <= i <= AVA_NUM_CLASSES]
+        if bad:
+            raise AnnotationError(label_path, f"ids {bad} outside 1..{AVA_NUM_CLASSES}",
+                                  field="id")
+        parts = _GT_SPLITS[split] or ("test",)
+        gt: dict[Keyframe, list[AvaBox]] = {}
+        excluded: set[Keyframe] = set()
+        proposals: dict[Keyframe, list[AvaBox]] = {}
+        sources: dict[Keyframe, tuple[Path, int]] = {}
+        for part in parts:
+            if part in _GT_SPLITS[split]:
+                gt_path = annotations / f"ava_{part}_v2.2.csv"
+                part_gt = read_ava_boxes(gt_path, label_ids=set(self.label_map))
+                gt.update(part_gt)
+                sources.update({k: (gt_path, v[0].line) for k, v in part_gt.items()})
+                exclusions = annotations / f"ava_{part}_excluded_timestamps_v2.2.csv"
+                if exclusions.is_file():
+                    excluded |= read_excluded(exclusions)
+            part_proposals, proposal_path = self._read_proposals(annotations, part, proposals)
+            for key, boxes in part_proposals.items():
+                kept = [b for b in boxes if b.score > proposal_score_thresh]
+                sources.setdefault(key, (proposal_path, boxes[0].line))
+                if kept:
+                    proposals.setdefault(key, []).extend(kept)
+        self._check_timestamps(sources)
+        if mode == "train":
+            keys = sorted(k for k in gt if k not in excluded)
+            self.samples = [(k, self._train_boxes(gt[k], proposals.get(k, []),
+                                                  train_iou_thresh)) for k in keys]
+        else:
+            keys = sorted(k for k in proposals if k not in excluded)
+            self.samples = [(k, proposals[k]) for k in keys]
+        if not self.samples:
+            raise EmptySplitError(annotations, f"split {split!r} ({mode}) has no keyframe "
+                                  "with boxes")
+
+    @staticmethod
+    def _read_proposals(annotations: Path, part: str, kind: str):
+        if kind == "coco":
+            path = annotations / f"ava_{part}_person_proposals.json"
+            return read_coco_proposals(
+                path, annotations / f"ava_{part}_person_proposals_images.json"), path
+        path = annotations / f"ava_detection_{part}_boxes_and_labels.csv"
+        return read_ava_boxes(path, label_ids=None, predicted=True), path
+
+    def _check_timestamps(self, sources: dict[Keyframe, tuple[Path, int]]) -> None:
+        durations: dict[str, float] = {}
+        for (video_id, timestamp), (path, line) in sorted(sources.items()):
+            if video_id not in durations:
+                durations[video_id] = probe_video(self.movie_path(video_id)).duration_s
+            offset = timestamp - self.timeline_start_s
+            if not 0 <= offset <= durations[video_id]:
+                raise AnnotationError(
+                    path, f"timestamp {timestamp} is outside movie {video_id} (timeline "
+                    f"{self.timeline_start_s}..{self.timeline_start_s + durations[video_id]:.1f}"
+                    " s)", line=line, field="timestamp")
+
+    @staticmethod
+    def _train_boxes(gt: list[AvaBox], proposals: list[AvaBox], iou_thresh: float):
+        boxes = [(b.box, b.actions) for b in gt]
+        if proposals:
+            iou = box_iou(torch.tensor([p.box for p in proposals], dtype=torch.float64),
+                          torch.tensor([g.box for g in gt], dtype=torch.float64))
+            best, owner = iou.max(dim=1)
+            boxes += [(p.box, gt[int(o)].actions) for p, b, o in zip(proposals, best, owner)
+                      if b > iou_thresh]
+        return [AvaBox(box, -1, actions) for box, actions in boxes]
+
+    def movie_path(self, video_id: str) -> Path:
+        return self.root / "videos" / f"{video_id}.mp4"
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations are a function of (seed, epoch, index): call before each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        (video_id, timestamp), entries = self.samples[index]
+        centre = timestamp - self.timeline_start_s
+        frames = T.to_float_cthw(decode_frames(self.movie_path(video_id),
+                                               self.clip.centred_times(centre),
+                                               threads=self.decode_threads))
+        height, width = frames.shape[2:]
+        norm = torch.tensor([e.box for e in entries], dtype=torch.float32)
+        boxes = norm * torch.tensor([width, height, width, height], dtype=torch.float32)
+        labels = torch.zeros(len(entries), AVA_NUM_CLASSES)
+        if self.mode == "train":
+            for row, entry in enumerate(entries):
+                labels[row, [a - 1 for a in entry.actions]] = 1.0
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            frames, boxes = T.random_short_side_scale(frames, *self.train_jitter_scales, rng,
+                                                      boxes)
+            frames, boxes = T.random_crop(frames, self.train_crop_size, rng, boxes)
+            if rng.random() < 0.5:
+                frames, boxes = T.horizontal_flip(frames, boxes)
+        else:
+            frames, boxes = T.short_side_scale(frames, self.test_scale, boxes)
+            if self.flip:
+                frames, boxes = T.horizontal_flip(frames, boxes)
+        return {"inputs": self.clip.split(T.normalise(frames.contiguous())), "boxes": boxes,
+                "labels": labels, "boxes_norm": norm, "video_id": video_id,
+                "timestamp": timestamp}
