@@ -1,0 +1,193 @@
+"""The dashboard's only door to data: a cached read-only engine and cached query results.
+
+Pages import this module and nothing below it. `st.cache_resource` keeps one engine (one
+connection pool) per database URL for the server's lifetime; `st.cache_data` keeps query
+results for a short TTL, so a page rerun (a filter change, an auto-refresh) costs no SQL while
+fresh, and a new ingest shows up within the TTL. Results are keyed by the URL, so two
+databases never share entries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import files
+from dashboard.published import published_reference
+from dashboard.queries import jobs, leaderboard, runs, submissions
+from dashboard.readonly import DatabaseStatus, database_status, open_readonly_engine
+from dashboard.settings import DashboardSettings, load_settings
+
+__all__ = ["settings", "status", "leaderboard_table", "published", "experiments", "experiment_jobs",
+           "job_edges", "experiment_attempts", "run_info", "job_choices", "metric_series_names",
+           "metric_curve", "per_class_ap", "ava_class_names", "config_diff", "submissions_of",
+           "submission_bytes", "manifest_of", "job_artifacts", "kinetics_confusion", "gpu_hours",
+           "LIVE_TTL_S", "RESULTS_TTL_S"]
+
+LIVE_TTL_S = 5        # job states: the Jobs page auto-refreshes
+RESULTS_TTL_S = 30    # scores, curves, submissions: change at most once per ingest
+
+
+def settings() -> DashboardSettings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(db_url: str) -> Engine:
+    return open_readonly_engine(db_url)
+
+
+def status() -> DatabaseStatus:
+    """Checked on every rerun (cheap: one revision read and one count)."""
+    return database_status(_engine(settings().db_url))
+
+
+def _url() -> str:
+    return settings().db_url
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _leaderboard(db_url: str) -> pd.DataFrame:
+    return leaderboard.leaderboard(_engine(db_url))
+
+
+def leaderboard_table() -> pd.DataFrame:
+    return _leaderboard(_url())
+
+
+def published() -> pd.DataFrame:
+    return published_reference()
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _experiments(db_url: str) -> pd.DataFrame:
+    return jobs.experiments(_engine(db_url))
+
+
+def experiments() -> pd.DataFrame:
+    return _experiments(_url())
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _experiment_jobs(db_url: str, experiment_id: int) -> pd.DataFrame:
+    return jobs.experiment_jobs(_engine(db_url), experiment_id)
+
+
+def experiment_jobs(experiment_id: int) -> pd.DataFrame:
+    return _experiment_jobs(_url(), experiment_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _job_edges(db_url: str, experiment_id: int) -> list[tuple[int, int]]:
+    return jobs.job_edges(_engine(db_url), experiment_id)
+
+
+def job_edges(experiment_id: int) -> list[tuple[int, int]]:
+    return _job_edges(_url(), experiment_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _experiment_attempts(db_url: str, experiment_id: int) -> pd.DataFrame:
+    return jobs.experiment_attempts(_engine(db_url), experiment_id)
+
+
+def experiment_attempts(experiment_id: int) -> pd.DataFrame:
+    return _experiment_attempts(_url(), experiment_id)
+
+
+gpu_hours = jobs.gpu_hours
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _run_info(db_url: str, job_id: int) -> runs.RunInfo | None:
+    return runs.run_info(_engine(db_url), job_id)
+
+
+def run_info(job_id: int) -> runs.RunInfo | None:
+    return _run_info(_url(), job_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _job_choices(db_url: str, experiment_id: int) -> pd.DataFrame:
+    return runs.job_choices(_engine(db_url), experiment_id)
+
+
+def job_choices(experiment_id: int) -> pd.DataFrame:
+    return _job_choices(_url(), experiment_id)
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _metric_series_names(db_url: str, job_id: int) -> pd.DataFrame:
+    return runs.metric_series_names(_engine(db_url), job_id)
+
+
+def metric_series_names(job_id: int) -> pd.DataFrame:
+    return _metric_series_names(_url(), job_id)
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _metric_curve(db_url: str, job_id: int, split: str, name: str) -> pd.DataFrame:
+    return runs.metric_curve(_engine(db_url), job_id, split, name)
+
+
+def metric_curve(job_id: int, split: str, name: str) -> pd.DataFrame:
+    return _metric_curve(_url(), job_id, split, name)
+
+
+@st.cache_data(show_spinner=False)
+def ava_class_names() -> dict[int, str]:
+    """The official AVA v2.2 label map's names (the 60 evaluated classes among them)."""
+    from model.data.ava_labelmap import AVA_ACTION_NAMES
+
+    return dict(AVA_ACTION_NAMES)
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _per_class_ap(db_url: str, job_id: int) -> pd.DataFrame:
+    return runs.per_class_ap(_engine(db_url), job_id, ava_class_names())
+
+
+def per_class_ap(job_id: int) -> pd.DataFrame:
+    return _per_class_ap(_url(), job_id)
+
+
+config_diff = runs.config_diff
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _submissions(db_url: str, experiment_id: int) -> pd.DataFrame:
+    return submissions.submissions(_engine(db_url), experiment_id)
+
+
+def submissions_of(experiment_id: int) -> pd.DataFrame:
+    return _submissions(_url(), experiment_id)
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _job_artifacts(db_url: str, job_id: int, kind: str | None) -> pd.DataFrame:
+    return submissions.job_artifacts(_engine(db_url), job_id, kind)
+
+
+def job_artifacts(job_id: int, kind: str | None = None) -> pd.DataFrame:
+    return _job_artifacts(_url(), job_id, kind)
+
+
+def submission_bytes(path: str) -> bytes:
+    """The file's bytes; `files.UnsafePathError` unless it is a file under the runs root."""
+    return files.read_bytes_under_root(path, settings().runs_root)
+
+
+def manifest_of(path: str):
+    return files.read_json_under_root(path, settings().runs_root)
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _kinetics_confusion(path: str, runs_root: str) -> pd.DataFrame:
+    return files.kinetics_confusion(path, runs_root)
+
+
+def kinetics_confusion(run_dir: str, relative_path: str) -> pd.DataFrame:
+    return _kinetics_confusion(str(Path(run_dir) / relative_path), str(settings().runs_root))

@@ -1,0 +1,63 @@
+"""Layout pieces shared by the pages: state colours, the experiment picker, pagination.
+
+No data access here beyond what `dashboard.data` returns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "percent"]
+
+# Streamlit markdown colours. Infrastructure interruptions (PREEMPTED, TIMEOUT, NODE_FAIL: the
+# job will be resumed) and REQUEUED are kept apart from FAILED (a deterministic error).
+STATE_COLOURS = {
+    "PLANNED": "gray", "SUBMITTED": "gray", "PENDING": "gray", "RUNNING": "blue",
+    "PREEMPTED": "orange", "TIMEOUT": "orange", "NODE_FAIL": "orange", "REQUEUED": "violet",
+    "COMPLETED": "green", "REUSED": "green", "FAILED": "red", "CANCELLED": "gray",
+}
+# Graph node fills (hex) with the same meaning.
+STATE_FILL = {
+    "PLANNED": "#e5e7eb", "SUBMITTED": "#e5e7eb", "PENDING": "#e5e7eb", "RUNNING": "#93c5fd",
+    "PREEMPTED": "#fdba74", "TIMEOUT": "#fdba74", "NODE_FAIL": "#fdba74", "REQUEUED": "#c4b5fd",
+    "COMPLETED": "#86efac", "REUSED": "#bbf7d0", "FAILED": "#fca5a5", "CANCELLED": "#d1d5db",
+}
+
+
+def state_badge(state: str) -> str:
+    return f":{STATE_COLOURS.get(state, 'gray')}[**{state}**]"
+
+
+def percent(value) -> str:
+    """A score already in percent, two decimals (the report prints one; we keep the second)."""
+    return "—" if value is None or pd.isna(value) else f"{float(value):.2f}"
+
+
+def experiment_picker(label: str = "Experiment", *, key: str = "experiment") -> int | None:
+    """A select box of experiments, remembered in the URL (`?experiment=<id>`)."""
+    table = data.experiments()
+    if table.empty:
+        return None
+    ids = [int(i) for i in table["id"]]
+    names = dict(zip(ids, table["name"]))
+    wanted = st.query_params.get("experiment")
+    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
+    chosen = st.selectbox(label, ids, index=index, format_func=lambda i: f"{names[i]} (#{i})", key=key)
+    st.query_params["experiment"] = str(chosen)
+    return int(chosen)
+
+
+def paginate(frame: pd.DataFrame, *, key: str, page_size: int = 25) -> pd.DataFrame:
+    """The rows of the chosen page; the page number widget appears only when needed."""
+    pages = max(1, math.ceil(len(frame) / page_size))
+    if pages == 1:
+        return frame
+    page = st.number_input(f"Page (of {pages}, {len(frame)} rows)", min_value=1, max_value=pages,
+                           value=1, step=1, key=key)
+    start = (int(page) - 1) * page_size
+    return frame.iloc[start:start + page_size]

@@ -1,0 +1,65 @@
+"""The metric names the dashboard reads, and how a job's config names its model and dataset.
+
+These follow the job contract (metrics.jsonl rows `{"step", "split", "name", "value"}`):
+accuracies and mAPs are fractions in [0, 1]; the dashboard shows them in percent, the unit of
+the report's tables. AVA per-class AP rows are named `ap/<action_id>` (label-map ids).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["VAL_SPLIT", "TRAIN_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT",
+           "AP_PREFIX", "LEADERBOARD_METRICS", "model_label", "dataset_label", "member_label"]
+
+VAL_SPLIT = "val"
+TRAIN_SPLIT = "train"
+FRAME_MAP = "frame_map"      # AVA frame-level mAP@0.5 IoU over the 60 evaluated classes
+TOP1 = "top1"                # Kinetics top-1 accuracy
+TOP5 = "top5"                # Kinetics top-5 accuracy
+LOSS = "loss"
+LR = "lr"
+THROUGHPUT = "throughput"    # clips per second
+AP_PREFIX = "ap/"
+LEADERBOARD_METRICS = (FRAME_MAP, TOP1, TOP5)
+
+_KINETICS_VERSIONS = {"400": "K400", "600": "K600", "700": "K700"}
+
+
+def _section(config: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if isinstance(config, dict) and key in config:
+            return config[key]
+    return None
+
+
+def model_label(config: dict[str, Any] | None) -> str:
+    """`model.name` of a resolved job config (a Hydra `configs/model/*.yaml`), else ""."""
+    model = _section(config or {}, "model")
+    if isinstance(model, dict):
+        return str(model.get("name") or model.get("arch") or "")
+    return str(model or "")
+
+
+def dataset_label(config: dict[str, Any] | None) -> str:
+    """"AVA v2.2", "K700", ... from the job config's `dataset` (or `data`) section."""
+    data = _section(config or {}, "dataset", "data")
+    if not isinstance(data, dict):
+        return str(data or "")
+    name = str(data.get("dataset") or data.get("name") or "").lower()
+    version = str(data.get("version") or "")
+    if name.startswith("kinetics"):
+        return _KINETICS_VERSIONS.get(version.lstrip("kK"), f"Kinetics {version}".strip())
+    if name == "ava":
+        return f"AVA {version}".strip()
+    return f"{name} {version}".strip()
+
+
+def member_label(config: dict[str, Any] | None, job_kind: str) -> str:
+    """The ensemble member a job belongs to, or "ensemble" for the ensemble's own jobs."""
+    if job_kind == "ensemble":
+        return "ensemble"
+    member = _section(config or {}, "member")
+    if isinstance(member, dict):
+        member = member.get("name")
+    return str(member or "")

@@ -1,0 +1,104 @@
+"""Experiments, the job DAG of one experiment, its attempts, and GPU-hours.
+
+Everything here is bounded by one experiment (its jobs are loaded through the
+`ix_jobs_experiment_id` index), so the page cost does not grow with the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from orchestrator.db import Attempt, Experiment, Job, JobDependency, Submission
+
+__all__ = ["experiments", "experiment_jobs", "job_edges", "experiment_attempts", "gpu_hours",
+           "JobsOverview", "jobs_overview"]
+
+
+def experiments(engine: Engine) -> pd.DataFrame:
+    """id, name, task, scale, updated_at, jobs (count), newest first."""
+    counts = select(Job.experiment_id, func.count().label("jobs")).group_by(Job.experiment_id).subquery()
+    query = (select(Experiment.id, Experiment.name, Experiment.task, Experiment.scale,
+                    Experiment.updated_at, func.coalesce(counts.c.jobs, 0))
+             .outerjoin(counts, counts.c.experiment_id == Experiment.id)
+             .order_by(Experiment.updated_at.desc(), Experiment.id.desc()))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=["id", "name", "task", "scale", "updated_at", "jobs"])
+
+
+def experiment_jobs(engine: Engine, experiment_id: int) -> pd.DataFrame:
+    """The DAG's nodes: id, name, kind, state, progress, error, reused_from_job_id, run_dir."""
+    query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
+                    Job.progress_message, Job.error, Job.reused_from_job_id, Job.run_dir)
+             .where(Job.experiment_id == experiment_id).order_by(Job.id))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=["id", "name", "kind", "state", "progress_step", "progress_total",
+                                       "progress_message", "error", "reused_from_job_id", "run_dir"])
+
+
+def job_edges(engine: Engine, experiment_id: int) -> list[tuple[int, int]]:
+    """(job_id, depends_on_id) for the experiment's jobs."""
+    query = (select(JobDependency.job_id, JobDependency.depends_on_id)
+             .join(Job, Job.id == JobDependency.job_id).where(Job.experiment_id == experiment_id))
+    with engine.connect() as connection:
+        return [(int(a), int(b)) for a, b in connection.execute(query).all()]
+
+
+def experiment_attempts(engine: Engine, experiment_id: int) -> pd.DataFrame:
+    """Every attempt of the experiment's jobs with duration (seconds) and GPUs of its job."""
+    query = (select(Attempt.id, Job.id, Job.name, Attempt.number, Attempt.executor,
+                    Attempt.scheduler_job_id, Attempt.state, Attempt.node, Attempt.submitted_at,
+                    Attempt.started_at, Attempt.ended_at, Attempt.exit_code, Attempt.reason,
+                    Attempt.resumed_from_step, Job.resources)
+             .join(Job, Job.id == Attempt.job_id).where(Job.experiment_id == experiment_id)
+             .order_by(Job.id, Attempt.number))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["attempt_id", "job_id", "job", "attempt", "executor",
+                                        "scheduler_id", "state", "node", "submitted_at", "started_at",
+                                        "ended_at", "exit_code", "reason", "resumed_from_step",
+                                        "resources"])
+    now = dt.datetime.now(dt.timezone.utc)
+    frame["duration_s"] = [_duration_s(start, end, now) for start, end
+                           in zip(frame["started_at"], frame["ended_at"])]
+    frame["gpus"] = [_gpus(resources) for resources in frame["resources"]]
+    return frame.drop(columns=["resources"])
+
+
+def _duration_s(start, end, now: dt.datetime) -> float | None:
+    if start is None or pd.isna(start):
+        return None
+    return max(0.0, ((end if end is not None and not pd.isna(end) else now) - start).total_seconds())
+
+
+def _gpus(resources: dict | None) -> int:
+    """GPUs an attempt holds: nodes x gpus_per_node (submitit's parameter names)."""
+    resources = resources or {}
+    nodes = int(resources.get("nodes") or 1)
+    per_node = resources.get("gpus_per_node", resources.get("gpus", 0)) or 0
+    return nodes * int(per_node)
+
+
+def gpu_hours(attempts: pd.DataFrame) -> float:
+    """Sum over attempts of (end - start) x GPUs: what the scheduler bills, preempted time included."""
+    if attempts.empty:
+        return 0.0
+    return float((attempts["duration_s"].fillna(0.0) * attempts["gpus"]).sum() / 3600.0)
+
+
+@dataclass(frozen=True)
+class JobsOverview:
+    experiments: int
+    jobs: int
+    submissions: int
+
+
+def jobs_overview(engine: Engine) -> JobsOverview:
+    with engine.connect() as connection:
+        count = lambda model: connection.execute(select(func.count()).select_from(model)).scalar_one()  # noqa: E731
+        return JobsOverview(count(Experiment), count(Job), count(Submission))

@@ -1,0 +1,78 @@
+"""Leaderboard: our AVA runs by val frame-mAP, our Kinetics runs by the challenge metric,
+each beside the report's published numbers (marked as such, never ranked with ours)."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.layout import paginate, percent
+
+st.title("Leaderboard")
+table = data.leaderboard_table()
+published = data.published()
+
+
+def _options(column: str) -> list[str]:
+    return sorted(v for v in table[column].dropna().unique() if v)
+
+
+columns = st.columns(4)
+tasks = columns[0].multiselect("Task", _options("task"), key="f_task")
+datasets = columns[1].multiselect("Dataset version", _options("dataset"), key="f_dataset")
+models = columns[2].multiselect("Model", _options("model"), key="f_model")
+scales = columns[3].multiselect("Scale", _options("scale"), key="f_scale")
+
+shown = table
+for column, chosen in (("task", tasks), ("dataset", datasets), ("model", models), ("scale", scales)):
+    if chosen:
+        shown = shown[shown[column].isin(chosen)]
+
+
+def _formatted(frame: pd.DataFrame, scores: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for score in scores:
+        out[score] = out[score].astype(object).map(percent)
+    return out
+
+
+def _ranked(frame: pd.DataFrame, scores: list[str]) -> pd.DataFrame:
+    out = _formatted(frame, scores)
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return out
+
+
+ava = shown[shown["task"] == "ava"]
+kinetics = shown[shown["task"] == "kinetics"]
+if not tasks or "ava" in tasks:
+    st.subheader("AVA: val frame-mAP@0.5 (%)")
+    if ava.empty:
+        st.info("No AVA evaluation recorded for these filters.")
+    else:
+        page = paginate(_ranked(ava, ["frame_map"]), key="ava_page")
+        st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                       "frame_map", "step", "state"]].set_index("rank"))
+    reference = published[published["task"] == "ava"]
+    with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
+        st.table(_formatted(reference[["source", "model", "dataset", "frame_map", "test_map"]],
+                            ["frame_map", "test_map"]).rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}))
+
+if not tasks or "kinetics" in tasks:
+    st.subheader("Kinetics: top-1 / top-5 (%) and challenge error (mean of top-1 and top-5 error)")
+    if kinetics.empty:
+        st.info("No Kinetics evaluation recorded for these filters.")
+    else:
+        page = paginate(_ranked(kinetics, ["top1", "top5", "challenge_error"]), key="kinetics_page")
+        st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                       "top1", "top5", "challenge_error", "step", "state"]].set_index("rank"))
+    reference = published[published["task"] == "kinetics"]
+    with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
+        st.table(_formatted(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],
+                            ["top1", "top5", "challenge_error"]))
+
+if not shown.empty:
+    st.subheader("Open a run")
+    ids = [int(i) for i in shown["job_id"]][:500]
+    labels = dict(zip(shown["job_id"], shown["experiment"] + " / " + shown["job"]))
+    chosen = st.selectbox("Run", ids, format_func=lambda i: f"{labels[i]} (#{i})", key="open_run")
+    st.page_link("views/run_detail.py", label=f"Open run #{chosen}", icon=":material/open_in_new:",
+                 query_params={"job": str(chosen)})
