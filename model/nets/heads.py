@@ -49,7 +49,7 @@ def check_boxes(boxes: torch.Tensor, *, batch_size: int, height: int, width: int
         raise BoxError(f"boxes must be a (K, 5) tensor [batch_index, x1, y1, x2, y2], got {shape}")
     if not boxes.is_floating_point():
         raise BoxError(f"boxes must be a floating-point tensor, got {boxes.dtype}")
-    if boxes.shape[0] == 0:
+    if boxes.shape[0] == 0 or boxes.device.type == "meta":  # meta: shape-only (FLOP counting)
         return
     if not bool(torch.isfinite(boxes).all()):
         row = int((~torch.isfinite(boxes)).any(dim=1).nonzero()[0])
