@@ -153,30 +153,38 @@ def _order_groundtruth(gt: pd.DataFrame, kf: np.ndarray, num_slots: int) -> np.n
     return np.lexsort((pos, gkey))
 
 
-def _select_detections(det: pd.DataFrame, rank: np.ndarray) -> np.ndarray:
-    """Detection row indices kept by the top-50 cap, by keyframe rank then official order."""
-    score = det["score"].to_numpy()
+def _select_detections(det: pd.DataFrame, rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Rows (positions in ``det``) kept by the top-50 cap, by keyframe rank then official order.
+
+    ``rows`` are the candidate rows in file order, ``rank`` their keyframe's first-appearance
+    rank. Keyframes without tied scores keep their 50 best by a vectorised sort; those with
+    ties are replayed through the official heap.
+    """
+    score = det["score"].to_numpy()[rows]
     order = np.lexsort((-score, rank))
     r, s = rank[order], score[order]
+    del score
     _, within = _segments(r)
     tied = np.zeros(len(order), dtype=bool)
     tied[1:] = (r[1:] == r[:-1]) & (s[1:] == s[:-1])
     tied_kf = np.unique(r[tied])
-    plain = ~np.isin(r, tied_kf) & (within < DETECTIONS_PER_KEYFRAME)
-    parts_idx, parts_rank, parts_pos = [order[plain]], [r[plain]], [within[plain]]
+    plain = (within < DETECTIONS_PER_KEYFRAME)
     if len(tied_kf):
-        in_tied = np.isin(rank, tied_kf)
-        idx = np.flatnonzero(in_tied)
+        plain &= ~np.isin(r, tied_kf)
+    parts_idx, parts_rank, parts_pos = [order[plain]], [r[plain]], [within[plain]]
+    del order, r, s, within, plain
+    if len(tied_kf):
+        idx = np.flatnonzero(np.isin(rank, tied_kf))
         idx = idx[np.argsort(rank[idx], kind="stable")]  # file order within each keyframe
         starts, _ = _segments(rank[idx])
         for s0, e0 in zip(starts, np.append(starts[1:], len(idx))):
-            rows_idx = idx[s0:e0]
-            kept = rows_idx[_official_keyframe_order(_row_tuples(det, rows_idx), DETECTIONS_PER_KEYFRAME)]
+            sub = idx[s0:e0]
+            kept = sub[_official_keyframe_order(_row_tuples(det, rows[sub]), DETECTIONS_PER_KEYFRAME)]
             parts_idx.append(kept)
-            parts_rank.append(np.full(len(kept), rank[rows_idx[0]]))
+            parts_rank.append(np.full(len(kept), rank[sub[0]]))
             parts_pos.append(np.arange(len(kept)))
     idx, rk, ps = (np.concatenate(p) for p in (parts_idx, parts_rank, parts_pos))
-    return idx[np.lexsort((ps, rk))]
+    return rows[idx[np.lexsort((ps, rk))]]
 
 
 def _iou(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -256,46 +264,55 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
     det, det_name = _load(detections_csv, scored=True, name="detections")
     num_class = max(names)
     class_ids = np.fromiter(names, dtype=np.int64)
+    num_slots = num_class + 1
 
-    groundtruth_videos = pd.unique(gt["video_id"].to_numpy())
-    gt = gt[np.isin(gt["action_id"].to_numpy(), class_ids)].reset_index(drop=True)
-    in_map = np.isin(det["action_id"].to_numpy(), class_ids)
-    out_of_map = int((~in_map).sum())
-    det = det[in_map].reset_index(drop=True)
+    # One code per video over both files, then one int64 per keyframe: video << 32 | second.
+    videos = pd.Index(gt["video_id"].cat.categories).append(
+        pd.Index(det["video_id"].cat.categories)).unique()
+    def keyframes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        codes = frame["video_id"].cat.codes.to_numpy()
+        video = videos.get_indexer(frame["video_id"].cat.categories)[codes].astype(np.int64)
+        return video, video << 32 | frame["timestamp"].to_numpy()
+    gt_video, gt_kf = keyframes(gt)
+    det_video, det_kf = keyframes(det)
+    ex_kf = np.array([(int(v) << 32) | t for v, t in
+                      zip(videos.get_indexer([v for v, _ in excluded]), [t for _, t in excluded]) if v >= 0],
+                     dtype=np.int64)
 
-    videos = pd.Index(pd.unique(np.concatenate([gt["video_id"].to_numpy(), det["video_id"].to_numpy()])))
-    gt_video = videos.get_indexer(gt["video_id"])
-    det_video = videos.get_indexer(det["video_id"])
-    gt_kf = gt_video.astype(np.int64) << 32 | gt["timestamp"].to_numpy()
-    det_kf = det_video.astype(np.int64) << 32 | det["timestamp"].to_numpy()
-    if excluded:
-        ex_video = videos.get_indexer([v for v, _ in excluded])
-        ex_kf = np.array([(int(v) << 32) | t for v, (_, t) in zip(ex_video, excluded) if v >= 0],
-                         dtype=np.int64)
-        gt, gt_kf = gt[~np.isin(gt_kf, ex_kf)].reset_index(drop=True), gt_kf[~np.isin(gt_kf, ex_kf)]
-        keep = ~np.isin(det_kf, ex_kf)
-        det, det_kf, det_video = det[keep].reset_index(drop=True), det_kf[keep], det_video[keep]
+    gt_rows = np.isin(gt["action_id"].to_numpy(), class_ids)
+    gt_known_videos = np.unique(gt_video)
+    if len(ex_kf):
+        gt_rows &= ~np.isin(gt_kf, ex_kf)
+    gt = gt[gt_rows].reset_index(drop=True)
+    gt_kf = gt_kf[gt_rows]
+    det_rows = np.isin(det["action_id"].to_numpy(), class_ids)
+    out_of_map = int(len(det_rows) - det_rows.sum())
+    if len(ex_kf):
+        det_rows &= ~np.isin(det_kf, ex_kf)
+    rows = np.flatnonzero(det_rows)
+    del det_rows
 
     messages: list[str] = []
-    unknown = ~np.isin(det_video, videos.get_indexer(groundtruth_videos))
-    if unknown.any():
-        first = int(np.flatnonzero(unknown)[0])
-        text = (f"{int(unknown.sum())} detection rows on {len(np.unique(det_video[unknown]))} videos "
-                f"absent from the ground truth (first: {det['video_id'].iloc[first]!r}); counted as "
-                "false positives, as the official evaluator does")
+    unknown = ~np.isin(det_video[rows], gt_known_videos)
+    num_unknown = int(unknown.sum())
+    if num_unknown:
+        first = int(rows[np.flatnonzero(unknown)[0]])
+        text = (f"{num_unknown} detection rows on {len(np.unique(det_video[rows][unknown]))} videos absent "
+                f"from the ground truth (first: {det['video_id'].iloc[first]!r}); counted as false "
+                "positives, as the official evaluator does")
         if strict:
-            raise AvaInputError(det_name, int(det["line"].iloc[first]), text)
+            raise AvaInputError(det_name, first + 1, text)
         messages.append(text)
         warnings.warn(text, stacklevel=2)
+    del unknown, det_video
 
-    num_slots = num_class + 1
     gt_order = _order_groundtruth(gt, gt_kf, num_slots)
     gt_key = (gt_kf * num_slots + gt["action_id"].to_numpy())[gt_order]
     gt_box = gt[["y1", "x1", "y2", "x2"]].to_numpy()[gt_order]
 
-    rank = pd.factorize(det_kf)[0]
-    kept = _select_detections(det, rank)
-    box = det[["y1", "x1", "y2", "x2"]].to_numpy()[kept]
+    kept = _select_detections(det, rows, pd.factorize(det_kf[rows])[0])
+    del rows
+    box = np.stack([det[c].to_numpy()[kept] for c in ("y1", "x1", "y2", "x2")], axis=1)
     valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
     kept, box = kept[valid], box[valid]
     cls = det["action_id"].to_numpy()[kept]
@@ -323,7 +340,7 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         warnings=tuple(messages),
         num_groundtruth_boxes=len(gt),
         num_evaluated_detections=len(kept),
-        unknown_video_rows=int(unknown.sum()),
+        unknown_video_rows=num_unknown,
         out_of_map_detection_rows=out_of_map,
     )
 

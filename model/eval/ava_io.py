@@ -96,49 +96,33 @@ def read_labelmap(path: PathLike, *, expected_classes: int | None = AVA_EVALUATE
     return labels
 
 
-def _keyframe_timestamp(values: pd.Series, path: PathLike, lines: np.ndarray) -> np.ndarray:
-    """Timestamps as int64; the official key is ``"%04d" % int(timestamp)``."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= 2**31)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise AvaInputError(path, int(lines[i]), f"timestamp {values.iloc[i]!r} is not an integer second")
-    return numbers.astype(np.int64)
+_DTYPES = {"video_id": "category", "timestamp": np.int64, "x1": np.float64, "y1": np.float64,
+           "x2": np.float64, "y2": np.float64, "action_id": np.int64, "score": np.float64}
 
 
 def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
     """Read a ground-truth (``scored=False``) or detection (``scored=True``) CSV.
 
-    Returns a frame with columns ``video_id`` (str), ``timestamp`` (int64), ``x1, y1, x2, y2``
-    (float64), ``action_id`` (int64), ``score`` (float64; 1.0 for ground truth, as the official
-    reader) and ``line`` (1-based line in the file), rows in file order.
+    Returns a frame with columns ``video_id`` (categorical str), ``timestamp`` and
+    ``action_id`` (int64), ``x1, y1, x2, y2, score`` (float64; score 1.0 for ground truth, as
+    the official reader), rows in file order: row ``i`` is line ``i + 1``. Video ids are
+    categorical so a few million rows cost ~50 bytes each.
     """
-    names = list(DETECTION_COLUMNS)
     try:
         if os.path.getsize(path) == 0:
             raise AvaInputError(path, None, "empty file")
     except OSError as exc:
         raise AvaInputError(path, None, f"cannot read: {exc}") from exc
+    names = list(DETECTION_COLUMNS)
     try:
-        frame = pd.read_csv(
-            path,
-            header=None,
-            names=names,
-            dtype={"video_id": str},
-            float_precision="round_trip",
-            skip_blank_lines=False,
-            keep_default_na=False,
-            na_values={c: [""] for c in names if c != "video_id"},
-            engine="c",
-        )
+        frame = pd.read_csv(path, header=None, names=names, dtype=_DTYPES, float_precision="round_trip",
+                            skip_blank_lines=False, keep_default_na=False, na_values=[""], engine="c")
     except pd.errors.ParserError as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise AvaInputError(
-            path, int(line.group(1)) if line else None, f"wrong number of columns ({exc})"
-        ) from None
-    except ValueError as exc:  # a non-number in a float column
-        raise _locate_bad_number(path, exc) from None
-    frame["line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
+        raise AvaInputError(path, int(line.group(1)) if line else None,
+                            f"wrong number of columns ({exc})") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a field that is not a number
+        raise _locate_bad_field(path, exc, scored) from None
     if frame.empty:
         raise AvaInputError(path, None, "empty file")
     if not scored:
@@ -146,70 +130,83 @@ def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
     return validate_frame(frame, path, scored=scored)
 
 
-def _locate_bad_number(path: PathLike, exc: Exception) -> AvaInputError:
-    """Re-read as text to name the first line holding a value that is not a number."""
+def _locate_bad_field(path: PathLike, exc: Exception, scored: bool) -> AvaInputError:
+    """Re-read as text to name the first line whose field is missing or not a number."""
     text = pd.read_csv(path, header=None, names=list(DETECTION_COLUMNS), dtype=str,
                        skip_blank_lines=False, keep_default_na=False)
-    for column in ("timestamp", *BOX_COLUMNS, "action_id", "score"):
+    for column in DETECTION_COLUMNS[: 8 if scored else 7]:
         values = text[column]
-        coerced = pd.to_numeric(values.replace("", np.nan), errors="coerce")
-        bad = coerced.isna() & (values != "")
+        empty = (values == "").to_numpy()
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            return AvaInputError(path, i + 1, f"missing field {column!r} (empty or short row)")
+        if column == "video_id":
+            continue
+        if column in ("timestamp", "action_id"):
+            bad = ~values.str.fullmatch(r"\s*[+-]?\d+\s*").to_numpy(dtype=bool)
+            what = "an integer"
+        else:
+            bad = pd.to_numeric(values, errors="coerce").isna().to_numpy()
+            what = "a number"
         if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            return AvaInputError(path, i + 1, f"{column} {values.iloc[i]!r} is not a number")
+            i = int(np.flatnonzero(bad)[0])
+            return AvaInputError(path, i + 1, f"{column} {values.iloc[i]!r} is not {what}")
     return AvaInputError(path, None, f"cannot parse: {exc}")
 
 
-def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.DataFrame:
-    """Check and normalise a detection/ground-truth frame (from a file or built in memory).
-
-    Rejects missing fields, non-integer timestamps/action ids, non-finite scores, boxes outside
-    [0, 1] and inverted boxes (x2 < x1 or y2 < y1). Zero-area boxes are accepted: the official
-    evaluator drops them from detections, and so does :func:`model.eval.ava.frame_map`.
-    """
-    missing = [c for c in DETECTION_COLUMNS[:-1] if c not in frame.columns]
-    if scored and "score" not in frame.columns:
-        missing.append("score")
-    if missing:
-        raise AvaInputError(path, None, f"missing columns {missing}")
-    lines = (frame["line"].to_numpy(dtype=np.int64) if "line" in frame.columns
-             else np.arange(1, len(frame) + 1, dtype=np.int64))
-    out = pd.DataFrame({"video_id": frame["video_id"].astype(str).to_numpy()})
-    blank = frame["video_id"].isna().to_numpy() | (out["video_id"].to_numpy() == "")
-    if blank.any():
-        raise AvaInputError(path, int(lines[np.flatnonzero(blank)[0]]), "empty row or empty video id")
-    out["timestamp"] = _keyframe_timestamp(frame["timestamp"], path, lines)
-    for column in BOX_COLUMNS:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise AvaInputError(path, int(lines[i]), f"{column} {frame[column].iloc[i]!r} is not a number")
-        outside = (values < 0.0) | (values > 1.0)
-        if outside.any():
-            i = int(np.flatnonzero(outside)[0])
-            raise AvaInputError(path, int(lines[i]), f"{column}={values[i]!r} is outside [0, 1]")
-        out[column] = values
-    inverted = (out["x2"].to_numpy() < out["x1"].to_numpy()) | (out["y2"].to_numpy() < out["y1"].to_numpy())
-    if inverted.any():
-        i = int(np.flatnonzero(inverted)[0])
-        raise AvaInputError(path, int(lines[i]), "inverted box (x2 < x1 or y2 < y1)")
-    action = pd.to_numeric(frame["action_id"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(action) | (action != np.round(action))
+def _first_bad(path: object, bad: np.ndarray, message: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise AvaInputError(path, int(lines[i]), f"action id {frame['action_id'].iloc[i]!r} is not an integer")
-    out["action_id"] = action.astype(np.int64)
-    if scored:
-        score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(score)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise AvaInputError(path, int(lines[i]), f"score {frame['score'].iloc[i]!r} is not a finite number")
-        out["score"] = score
-    else:
+        raise AvaInputError(path, i + 1, message.format(i=i))
+
+
+def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.DataFrame:
+    """Check and normalise a detection/ground-truth frame, read from a file or built in memory.
+
+    Errors name row ``i + 1`` (the file line for frames read by :func:`read_ava_csv`).
+    Rejects empty video ids, negative or non-integer timestamps and action ids, non-finite
+    numbers, boxes outside [0, 1] and inverted boxes (x2 < x1 or y2 < y1). Zero-area boxes pass:
+    the official evaluator drops them from detections, and so does ``frame_map``.
+    Columns already of the right dtype are not copied.
+    """
+    required = list(DETECTION_COLUMNS if scored else DETECTION_COLUMNS[:-1])
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise AvaInputError(path, None, f"missing columns {missing}")
+    out = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]].reset_index(drop=True)
+    if not scored:
         out["score"] = 1.0
-    out["line"] = lines
+    video = out["video_id"]
+    if not isinstance(video.dtype, pd.CategoricalDtype):
+        video = video.astype("string").astype("category")
+    video = video.cat.rename_categories([str(c) for c in video.cat.categories])
+    blank = video.cat.codes.to_numpy() < 0
+    empty_codes = [i for i, c in enumerate(video.cat.categories) if c.strip() == ""]
+    if empty_codes:
+        blank |= np.isin(video.cat.codes.to_numpy(), empty_codes)
+    _first_bad(path, blank, "empty row or empty video id")
+    out["video_id"] = video
+    for column in ("timestamp", "action_id"):
+        values = out[column]
+        if not pd.api.types.is_integer_dtype(values.dtype):
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            _first_bad(path, ~np.isfinite(numbers) | (numbers != np.round(numbers)),
+                       f"{column} is not an integer")
+            values = pd.Series(numbers.astype(np.int64))
+        array = values.to_numpy(dtype=np.int64)
+        _first_bad(path, (array < 0) | (array >= 2**31), f"{column} is negative or too large")
+        out[column] = array
+    for column in (*BOX_COLUMNS, "score"):
+        values = out[column]
+        if values.dtype != np.float64:
+            values = pd.to_numeric(values, errors="coerce")
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        _first_bad(path, ~np.isfinite(array), f"{column} is not a finite number")
+        if column != "score":
+            _first_bad(path, (array < 0.0) | (array > 1.0), f"{column} is outside [0, 1]")
+        out[column] = array
+    _first_bad(path, (out["x2"].to_numpy() < out["x1"].to_numpy()) | (out["y2"].to_numpy() < out["y1"].to_numpy()),
+               "inverted box (x2 < x1 or y2 < y1)")
     return out
 
 

@@ -1,0 +1,141 @@
+"""AVA frame-mAP speed and memory: our evaluator against the official one, same files, same run.
+
+Generates an AVA-val-scale case (default 64 movies x 900 keyframes, 1-3 persons per keyframe,
+every proposal scored on all 60 label-map classes: a few million detection rows), then runs
+each evaluator in its own fresh Python process (so peak RSS is its own) on the same files:
+
+* ours: ``model.eval.ava.frame_map``;
+* official: ActivityNet ``get_ava_performance.py`` at 3fee089 over the Google object-detection
+  evaluator, from the ``pyslowfast`` test dependency (tests/model/eval/official_ava_driver.py).
+
+Usage::
+
+    .venv/bin/python bench/ava_eval.py [--movies 64] [--keyframes 900] [--workdir /tmp/ava_bench]
+
+Prints a JSON summary and a Markdown table for bench/RESULTS.md. Wall time and peak RSS are
+measured inside each child around reading + evaluating (imports excluded from the time,
+included in the RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+NUM_CLASSES = 60
+NUM_TRAINED = 80
+
+
+def write_case(workdir: Path, movies: int, keyframes: int, seed: int = 0) -> dict[str, object]:
+    """Write labelmap, ground truth, detections and exclusions; return sizes."""
+    rng = np.random.default_rng(seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    class_ids = np.sort(rng.choice(np.arange(1, NUM_TRAINED + 1), NUM_CLASSES, replace=False))
+    (workdir / "labelmap.pbtxt").write_text("".join(
+        f'item {{\n  name: "action {c} (e.g., a/b)"\n  id: {c}\n}}\n' for c in class_ids))
+    gt_lines: list[str] = []
+    prefixes: list[str] = []
+    truths: list[set[int]] = []
+    for m in range(movies):
+        video = f"movie{m:03d}_{rng.integers(10**6):06d}"
+        for t in range(902, 902 + keyframes):
+            for _ in range(int(rng.integers(1, 4))):
+                x1, y1 = rng.uniform(0, 0.7, 2)
+                w, h = rng.uniform(0.1, 0.3, 2)
+                box = np.round([x1, y1, x1 + w, y1 + h], 3)
+                actions = set(rng.choice(class_ids, int(rng.integers(1, 4)), replace=False).tolist())
+                gt_box = ",".join(f"{v:.3f}" for v in box)
+                gt_lines += [f"{video},{t:04d},{gt_box},{a},0" for a in sorted(actions)]
+                det_box = np.clip(np.round(box + rng.normal(0, 0.02, 4), 3), 0, 1)
+                det_box[[0, 2]] = np.sort(det_box[[0, 2]])
+                det_box[[1, 3]] = np.sort(det_box[[1, 3]])
+                prefixes.append(f"{video},{t:04d}," + ",".join(f"{v:.3f}" for v in det_box))
+                truths.append(actions)
+    (workdir / "groundtruth.csv").write_text("\n".join(gt_lines) + "\n")
+    n = len(prefixes)
+    positive = np.array([[c in tr for c in class_ids] for tr in truths])
+    scores = np.where(positive, 0.3 + 0.7 * rng.random((n, NUM_CLASSES)), 0.8 * rng.random((n, NUM_CLASSES)))
+    with open(workdir / "detections.csv", "w") as out:
+        for prefix, row in zip(prefixes, scores):
+            out.write("".join(f"{prefix},{c},{s!r}\n" for c, s in zip(class_ids.tolist(), row.tolist())))
+    excluded = [line.split(",")[:2] for line in gt_lines[:: max(1, len(gt_lines) // 200)]]
+    (workdir / "excluded.csv").write_text("".join(f"{v},{t}\n" for v, t in excluded))
+    return {"groundtruth_rows": len(gt_lines), "detection_rows": n * NUM_CLASSES,
+            "keyframes": movies * keyframes}
+
+
+def run_child(which: str, workdir: Path) -> None:
+    """Evaluate once in this process and print one JSON line."""
+    files = [str(workdir / f) for f in ("labelmap.pbtxt", "groundtruth.csv", "detections.csv", "excluded.csv")]
+    if which == "ours":
+        sys.path.insert(0, str(REPO))
+        from model.eval.ava import frame_map
+        start = time.perf_counter()
+        result = frame_map(files[1], files[2], files[0], files[3])
+        seconds = time.perf_counter() - start
+        metrics = result.official_metrics()
+    else:
+        sys.path.insert(0, str(REPO / "tests" / "model" / "eval"))
+        from official_ava_driver import official_metrics
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            metrics = official_metrics(*files)
+        seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib,
+                      "metrics": {k: (None if math.isnan(v) else float(v)) for k, v in metrics.items()}}))
+
+
+def measure(which: str, workdir: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, __file__, "--child", which, "--workdir", str(workdir)],
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--movies", type=int, default=64)
+    parser.add_argument("--keyframes", type=int, default=900)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/ava_bench"))
+    parser.add_argument("--child", choices=("ours", "official"))
+    args = parser.parse_args()
+    if args.child:
+        run_child(args.child, args.workdir)
+        return
+    start = time.perf_counter()
+    sizes = write_case(args.workdir, args.movies, args.keyframes)
+    sizes["generate_seconds"] = round(time.perf_counter() - start, 1)
+    ours = measure("ours", args.workdir)
+    official = measure("official", args.workdir)
+    diffs = [abs(ours["metrics"][k] - v) for k, v in official["metrics"].items()
+             if v is not None and ours["metrics"][k] is not None]
+    same_nan = all((ours["metrics"][k] is None) == (v is None) for k, v in official["metrics"].items())
+    summary = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                   f"{__import__('os').cpu_count()} CPUs, Python {platform.python_version()}, "
+                   f"NumPy {np.__version__}",
+        **sizes,
+        "ours_seconds": round(ours["seconds"], 2), "official_seconds": round(official["seconds"], 2),
+        "speedup": round(official["seconds"] / ours["seconds"], 1),
+        "ours_peak_rss_mib": round(ours["peak_rss_mib"]), "official_peak_rss_mib": round(official["peak_rss_mib"]),
+        "mAP_ours": ours["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
+        "mAP_official": official["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
+        "max_abs_diff_any_metric": max(diffs), "nan_classes_agree": same_nan,
+    }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
