@@ -1,0 +1,74 @@
+"""What the submit/watch/cancel/retry commands share: opening the database, finding an
+experiment, and turning typed errors into one line on stderr with an exit code.
+
+Exit codes: 0 success, 1 some job failed or was cancelled, 2 bad input (unknown experiment,
+override, job, or an unusable scheduler), 3 database unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+EXIT_OK, EXIT_JOBS_FAILED, EXIT_BAD_INPUT, EXIT_DATABASE = 0, 1, 2, 3
+
+
+class CommandError(Exception):
+    """An error the command reports as one line; ``exit_code`` says which kind."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_database_arguments(parser: argparse.ArgumentParser, *, runs_root: bool = True) -> None:
+    """``--db-url`` (and ``--runs-root``). SUPPRESS defaults: a value given to the top-level
+    parser is not overwritten by the sub-command's default."""
+    parser.add_argument("--db-url", default=argparse.SUPPRESS,
+                        help="SQLAlchemy URL (default: $ORCH_DB_URL, else <runs_root>/orchestrator.sqlite)")
+    if runs_root:
+        parser.add_argument("--runs-root", default=argparse.SUPPRESS,
+                            help="folder of run directories and the default SQLite file "
+                                 "(default: $ORCH_RUNS_ROOT, else ./runs)")
+
+
+def open_engine(args: argparse.Namespace, runs_root: str | Path | None = None, *, create: bool = False) -> Engine:
+    """The database engine; ``create``: migrate a SQLite file that does not exist yet (first submit)."""
+    from orchestrator.db import DatabaseError, open_database, resolve_db_url, upgrade
+    from orchestrator.db.engine import SQLITE_FILENAME
+
+    url = resolve_db_url(getattr(args, "db_url", None), runs_root=runs_root or getattr(args, "runs_root", None))
+    try:
+        if create and url.startswith("sqlite:///") and url.endswith(SQLITE_FILENAME):
+            if not Path(url.removeprefix("sqlite:///")).exists():
+                upgrade(url)
+        return open_database(url)
+    except DatabaseError as error:
+        raise CommandError(str(error), EXIT_DATABASE) from error
+
+
+def find_experiment(session: Session, name: str | None):
+    """The experiment called ``name``, or the only one with unfinished jobs when omitted."""
+    from orchestrator.db.models import TERMINAL_STATES, Experiment, Job
+
+    if name is not None:
+        experiment = session.scalars(select(Experiment).where(Experiment.name == name)).one_or_none()
+        if experiment is None:
+            known = session.scalars(select(Experiment.name).order_by(Experiment.name)).all()
+            raise CommandError(f"no experiment {name!r} in the database; known: {', '.join(known) or 'none'}")
+        return experiment
+    unfinished = session.scalars(
+        select(Experiment).join(Job).where(Job.state.not_in([s.value for s in TERMINAL_STATES])).distinct()).all()
+    if len(unfinished) != 1:
+        names = ", ".join(e.name for e in unfinished) or "none"
+        raise CommandError(f"name the experiment to watch (experiments with unfinished jobs: {names})")
+    return unfinished[0]
+
+
+def report_error(error: CommandError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return error.exit_code

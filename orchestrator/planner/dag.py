@@ -1,0 +1,232 @@
+"""Experiments -> DAGs of planned jobs (nothing is written here; see ``record.py``).
+
+``ensemble_ava`` (Sec. 2 of the report)::
+
+    pretrain.k600.<backbone>                      one per backbone, shared by its members
+      -> finetune_ava.train.<member>              train split, the member's schedule
+           -> evaluate.val.<member>               val, the member's test-time augmentation
+      -> finetune_ava.trainval.<member>           train+val, 1.5x the schedule
+           -> evaluate.test.<member>              test inference, same augmentation
+    evaluate.val.*  -> ensemble.val               mean of the members' scores: the leaderboard
+    evaluate.test.* -> ensemble.test -> export.test   AVA test-server CSV + manifest
+
+``kinetics_challenge`` (Sec. 3)::
+
+    pretrain.k600.<backbone> -> pretrain.k700.<member> -> evaluate.{val,test}.<member> (30 views)
+      -> ensemble.{val,test} -> export.test (Kinetics-700 JSON)
+
+Inputs are declared as (upstream job, artefact path inside its run dir); they become absolute
+paths only when the plan is recorded, because a reused upstream lives in another run dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from orchestrator.planner.resolve import Resolver
+
+# input role -> (upstream job name, path relative to its run dir), or a dict of those.
+InputRef = tuple[str, str]
+InputSpec = dict[str, InputRef | dict[str, InputRef]]
+
+# Keys that name places, not content: excluded from the content hash.
+_UNHASHED_TOP_LEVEL = ("inputs", "resources")
+_UNHASHED_JOB_KEYS = ("experiment", "name")
+
+
+class PlanningError(ValueError):
+    """The composed config does not describe a valid DAG (names the offending key)."""
+
+
+@dataclass
+class PlannedJob:
+    name: str
+    kind: str
+    config: dict[str, Any]  # the config.yaml without ``inputs`` (filled when recorded)
+    inputs: InputSpec = field(default_factory=dict)
+    content_hash: str = ""
+
+    @property
+    def dependencies(self) -> list[str]:
+        names: list[str] = []
+        for ref in self.inputs.values():
+            refs = ref.values() if isinstance(ref, dict) else [ref]
+            names.extend(upstream for upstream, _ in refs if upstream not in names)
+        return names
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.config["resources"]
+
+
+@dataclass
+class Plan:
+    experiment: str
+    task: str
+    scale: str
+    runs_root: Path
+    config: dict[str, Any]
+    jobs: list[PlannedJob]
+
+    def by_name(self) -> dict[str, PlannedJob]:
+        return {job.name: job for job in self.jobs}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(config: Mapping[str, Any], upstream_hashes: Mapping[str, str]) -> str:
+    """sha256 of the config minus place-specific keys, plus the upstream jobs' hashes."""
+    hashed = {key: value for key, value in config.items() if key not in _UNHASHED_TOP_LEVEL}
+    hashed["job"] = {k: v for k, v in config["job"].items() if k not in _UNHASHED_JOB_KEYS}
+    payload = {"config": hashed, "upstream": dict(sorted(upstream_hashes.items()))}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def checkpoint_of(job: PlannedJob) -> str:
+    """The final checkpoint a training job leaves: ``checkpoints/step_<max_iters>.pt``."""
+    return f"checkpoints/step_{int(job.config['schedule']['max_iters']):06d}.pt"
+
+
+def predictions_of(job: PlannedJob) -> str:
+    split = job.config["data"]["split"]
+    return f"predictions/{split}.csv" if job.config["data"]["dataset"] == "ava" else f"predictions/{split}.npz"
+
+
+class DagBuilder:
+    """Accumulates planned jobs in topological order (an upstream is always added first)."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.r = resolver
+        self.jobs: dict[str, PlannedJob] = {}
+
+    def add(self, kind: str, name: str, *, model: dict | None, data: dict, schedule: dict | None,
+            inputs: InputSpec | None = None, extra: dict | None = None) -> PlannedJob:
+        if name in self.jobs:
+            raise PlanningError(f"job name {name!r} planned twice")
+        config = {"job": self.r.job_block(kind, name), "model": model, "data": data, "schedule": schedule,
+                  **(extra or {}), "resources": self.r.resources(kind)}
+        job = PlannedJob(name=name, kind=kind, config=config, inputs=dict(inputs or {}))
+        upstream = {}
+        for role, ref in job.inputs.items():
+            for key, (upstream_name, _) in (ref.items() if isinstance(ref, dict) else [("", ref)]):
+                if upstream_name not in self.jobs:
+                    raise PlanningError(f"{name}: input {role} needs {upstream_name!r}, not planned before it")
+                upstream[f"{role}/{key}" if key else role] = self.jobs[upstream_name].content_hash
+        job.content_hash = content_hash(config, upstream)
+        self.jobs[name] = job
+        return job
+
+    def pretrain_k600(self) -> dict[str, PlannedJob]:
+        jobs = {}
+        for backbone, spec in self.r.cfg["experiment"]["pretrain"].items():
+            _require(self.r.cfg, ("models", spec["model"]), ("datasets", spec["dataset"]), ("schedules", spec["schedule"]))
+            jobs[backbone] = self.add(
+                "pretrain", f"pretrain.k600.{backbone}",
+                model=self.r.model_block(spec["model"], "kinetics", spec["dataset"]),
+                data=self.r.data_block(spec["model"], spec["dataset"], "train"),
+                schedule=self.r.schedule_block(spec["schedule"], "kinetics"))
+        return jobs
+
+    def ensemble_and_export(self, split: str, evaluations: dict[str, PlannedJob], dataset_key: str,
+                            export_format: str | None) -> None:
+        data = self.r.cfg["datasets"][dataset_key]
+        data_block = {"dataset": data["dataset"], "version": str(data["version"]),
+                      "root": self.r.dataset_root(dataset_key), "split": split}
+        for optional in ("num_eval_classes", "labelmap"):
+            if optional in data:
+                data_block[optional] = data[optional]
+        weights = self.r.cfg["experiment"].get("ensemble_weights")
+        ensemble = self.add("ensemble", f"ensemble.{split}", model=None, data=data_block, schedule=None,
+                            inputs={"predictions": {m: (job.name, predictions_of(job)) for m, job in evaluations.items()}},
+                            extra={"ensemble": {"members": list(evaluations), "weights": weights,
+                                                "metric": self.r.cfg["experiment"].get("metric")}})
+        if export_format:
+            self.add("export", f"export.{split}", model=None, data=data_block, schedule=None,
+                     inputs={"predictions": {"ensemble": (ensemble.name, predictions_of(ensemble))},
+                             "member_predictions": {m: (job.name, predictions_of(job)) for m, job in evaluations.items()}},
+                     extra={"export": {"format": export_format, "members": list(evaluations)}})
+
+
+def _require(cfg: Mapping[str, Any], *paths: tuple[str, str]) -> None:
+    for group, key in paths:
+        if key not in cfg.get(group, {}):
+            raise PlanningError(f"{group}.{key} is referenced by the experiment but not composed "
+                                f"(add it to the experiment's defaults list)")
+
+
+def plan_ensemble_ava(b: DagBuilder) -> None:
+    cfg = b.r.cfg
+    experiment, schedule_key = cfg["experiment"], "ava"
+    pretrained = b.pretrain_k600()
+    trainval_factor = float(cfg["schedules"][schedule_key].get("trainval_factor", 1.5))
+    val_split, test_split = experiment.get("val_split", "val"), experiment.get("test_split", "test")
+    evaluations: dict[str, dict[str, PlannedJob]] = {val_split: {}, test_split: {}}
+    for member, spec in experiment["members"].items():
+        if spec["backbone"] not in pretrained:
+            raise PlanningError(f"experiment.members.{member}.backbone={spec['backbone']!r} is not in experiment.pretrain")
+        model_key = experiment["pretrain"][spec["backbone"]]["model"]
+        model = b.r.model_block(model_key, "ava", "ava", nl_context=spec.get("nl_context"))
+        for train_split, eval_split, factor in (("train", val_split, 1.0), ("trainval", test_split, trainval_factor)):
+            schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"), length_factor=factor)
+            common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"),
+                          tta=spec.get("tta", "single"))
+            finetune = b.add("finetune_ava", f"finetune_ava.{train_split}.{member}", model=model,
+                             data=b.r.data_block(model_key, "ava", train_split, **common), schedule=schedule,
+                             inputs={"init_checkpoint": (pretrained[spec["backbone"]].name,
+                                                         checkpoint_of(pretrained[spec["backbone"]]))})
+            evaluations[eval_split][member] = b.add(
+                "evaluate", f"evaluate.{eval_split}.{member}", model=model,
+                data=b.r.data_block(model_key, "ava", eval_split, **common), schedule=schedule,
+                inputs={"checkpoint": (finetune.name, checkpoint_of(finetune))})
+    b.ensemble_and_export(val_split, evaluations[val_split], "ava", None)
+    b.ensemble_and_export(test_split, evaluations[test_split], "ava", "ava_csv")
+
+
+def plan_kinetics_challenge(b: DagBuilder) -> None:
+    experiment = b.r.cfg["experiment"]
+    pretrained = b.pretrain_k600()
+    val_split, test_split = experiment.get("val_split", "val"), experiment.get("test_split", "test")
+    evaluations: dict[str, dict[str, PlannedJob]] = {val_split: {}, test_split: {}}
+    dataset_key = None
+    for member, spec in experiment["members"].items():
+        if spec["backbone"] not in pretrained:
+            raise PlanningError(f"experiment.members.{member}.backbone={spec['backbone']!r} is not in experiment.pretrain")
+        model_key, dataset_key = experiment["pretrain"][spec["backbone"]]["model"], spec["dataset"]
+        _require(b.r.cfg, ("datasets", dataset_key), ("schedules", spec["schedule"]))
+        model = b.r.model_block(model_key, "kinetics", dataset_key)
+        schedule = b.r.schedule_block(spec["schedule"], "kinetics")
+        upstream = pretrained[spec["backbone"]]
+        trained = b.add("pretrain", f"pretrain.k700.{member}", model=model,
+                        data=b.r.data_block(model_key, dataset_key, "train"), schedule=schedule,
+                        inputs={"init_checkpoint": (upstream.name, checkpoint_of(upstream))})
+        for split in (val_split, test_split):
+            evaluations[split][member] = b.add(
+                "evaluate", f"evaluate.{split}.{member}", model=model,
+                data=b.r.data_block(model_key, dataset_key, split), schedule=schedule,
+                inputs={"checkpoint": (trained.name, checkpoint_of(trained))})
+    if dataset_key is None:
+        raise PlanningError("experiment.members is empty")
+    b.ensemble_and_export(val_split, evaluations[val_split], dataset_key, None)
+    b.ensemble_and_export(test_split, evaluations[test_split], dataset_key, "kinetics_json")
+
+
+PLANNERS: dict[str, Callable[[DagBuilder], None]] = {"ava": plan_ensemble_ava, "kinetics": plan_kinetics_challenge}
+
+
+def plan_experiment(cfg: Mapping[str, Any], runs_root: Path | None = None) -> Plan:
+    """The DAG of a composed experiment (a resolved plain dict, see ``to_plain``)."""
+    experiment = cfg["experiment"]
+    task = experiment.get("task")
+    if task not in PLANNERS:
+        raise PlanningError(f"experiment.task={task!r}: expected one of {sorted(PLANNERS)}")
+    root = Path(runs_root or cfg.get("runs_root") or "runs").absolute()
+    builder = DagBuilder(Resolver(cfg, root))
+    PLANNERS[task](builder)
+    return Plan(experiment=experiment["name"], task=task, scale=str(cfg["scale"].get("name", "")),
+                runs_root=root, config=dict(cfg), jobs=list(builder.jobs.values()))

@@ -1,0 +1,36 @@
+"""The watcher's live display: jobs done/total, running jobs with step/total and ETA."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.watcher import PollSummary
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def render_summary(experiment: str, summary: PollSummary) -> Group:
+    header = Text.assemble(
+        (f"{experiment}: ", "bold"), (f"{summary.done}/{summary.total} done", "green"),
+        f", {len(summary.running)} running, {summary.waiting} waiting",
+        (f", {len(summary.failed)} failed" if summary.failed else "", "red"),
+        (f", {summary.cancelled} cancelled" if summary.cancelled else "", "yellow"),
+        ("  (another watcher holds the lease: observing only)" if not summary.lease_held else "", "dim"))
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in ("job", "state", "step", "ETA"):
+        table.add_column(column)
+    for job in summary.running:
+        step = f"{job.step}/{job.total}" if job.step is not None and job.total else "-"
+        state = f"{job.state}?" if job.uncertain else job.state
+        table.add_row(job.name, state, step, format_eta(job.eta_s))
+    failures = [Text(f"FAILED {name}: {error}", style="red") for name, error in summary.failed]
+    return Group(header, table, *failures)
