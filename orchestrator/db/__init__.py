@@ -39,7 +39,9 @@ def open_database(url: str | None = None, *, runs_root=None, check: bool = True)
 
     Raises `DatabaseUnreachable`, `SchemaNotMigrated` or `SchemaTooNew`; each names the fix.
     """
-    engine = make_engine(resolve_db_url(url, runs_root=runs_root), check_connection=True)
+    url = resolve_db_url(url, runs_root=runs_root)
+    _refuse_missing_sqlite_file(url)
+    engine = make_engine(url, check_connection=True)
     if check:
         try:
             check_schema(engine)
@@ -47,3 +49,17 @@ def open_database(url: str | None = None, *, runs_root=None, check: bool = True)
             engine.dispose()
             raise
     return engine
+
+
+def _refuse_missing_sqlite_file(url: str) -> None:
+    """Opening a missing SQLite file would create an empty one: say what to run instead."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not parsed.database.startswith("file:"):
+        from pathlib import Path
+
+        if not Path(parsed.database).exists():
+            raise SchemaNotMigrated(f"no orchestrator database at {parsed.database}", url=url,
+                                    fix="python -m orchestrator db upgrade (or submit an experiment)")

@@ -1,0 +1,81 @@
+"""`python -m orchestrator status [EXPERIMENT] [--json]`: one line per job.
+
+Shows state (coloured), attempts, progress, ETA and the key metric (AVA: val frame-mAP,
+Kinetics: val top-1). Without EXPERIMENT, every experiment. Reads only the database: run
+`watch` (or let it run) to bring it up to date with the run directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from orchestrator.commands.context import EXIT_OK, CommandError, add_database_arguments, open_engine
+
+STATE_STYLES = {
+    "PLANNED": "dim", "SUBMITTED": "yellow", "PENDING": "yellow", "RUNNING": "cyan",
+    "REQUEUED": "yellow", "PREEMPTED": "magenta", "TIMEOUT": "magenta", "NODE_FAIL": "magenta",
+    "COMPLETED": "green", "REUSED": "green", "FAILED": "bold red", "CANCELLED": "red",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", nargs="?", help="experiment name (default: all)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_database_arguments(parser)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from orchestrator.db import Experiment, session_scope
+    from orchestrator.views.status import job_status_rows
+
+    engine = open_engine(args)
+    try:
+        with session_scope(engine) as session:
+            if args.experiment is not None and session.scalar(
+                    select(Experiment.id).where(Experiment.name == args.experiment)) is None:
+                raise CommandError(f"no experiment {args.experiment!r} in the database")
+            rows = job_status_rows(session, args.experiment)
+    finally:
+        engine.dispose()
+    if args.json:
+        json.dump([row.to_json() for row in rows], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    _print_table(rows)
+    return EXIT_OK
+
+
+def _print_table(rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="jobs", title_justify="left")
+    for column in ("experiment", "job", "kind", "state", "attempts", "progress", "ETA", "key metric"):
+        table.add_column(column, justify="right" if column in {"attempts", "progress", "ETA"} else "left")
+    for row in rows:
+        progress = f"{row.progress_step}/{row.progress_total}" if row.progress_total else ""
+        metric = f"{row.key_metric} {100 * row.key_metric_value:.2f}%" if row.key_metric_value is not None else ""
+        state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]"
+        table.add_row(row.experiment, row.job, row.kind, state, str(row.attempts), progress,
+                      format_duration(row.eta_seconds), metric)
+    console = Console()
+    if not rows:
+        console.print("no jobs")
+        return
+    console.print(table)
+    for row in rows:
+        if row.error:
+            console.print(f"[red]{row.job}[/]: {row.error}", markup=True, highlight=False)
