@@ -39,7 +39,8 @@ from model.engine.data_order import SeededDataset, epoch_indices
 from model.engine.distributed import DistContext
 from model.engine.optim import set_lr
 from model.engine.precision import Precision
-from model.engine.reporting import MetricsWriter, StatusWriter, TensorBoardWriter
+from model.engine.reporting import (MetricsWriter, StatusWriter, TensorBoardWriter,
+                                    next_attempt)
 from model.engine.rng import capture_rng, derive_seed, restore_rng, seed_everything
 from model.engine.schedules import LRSchedule
 
@@ -88,7 +89,7 @@ class Trainer:
                  settings: LoopSettings, run_dir: Path, precision: Precision,
                  dist_ctx: DistContext = DistContext(), collate_fn: Callable | None = None,
                  sampler: Any = None, evaluate: EvalFn | None = None,
-                 extra_state: dict[str, Any] | None = None, attempt: int = 1) -> None:
+                 extra_state: dict[str, Any] | None = None, attempt: int | None = None) -> None:
         self.s = settings
         self.run_dir = Path(run_dir)
         self.dist = dist_ctx
@@ -114,6 +115,7 @@ class Trainer:
             seed=settings.seed, drop_last=True)
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints", settings.keep_checkpoints)
         main = dist_ctx.is_main
+        attempt = attempt or next_attempt(self.run_dir / "status.json")
         self.metrics = MetricsWriter(self.run_dir / "metrics.jsonl", attempt, enabled=main)
         self.status = StatusWriter(self.run_dir / "status.json", settings.max_iters, attempt,
                                    enabled=main)
@@ -190,9 +192,13 @@ class Trainer:
                     f"the training split has {len(self.dataset)} samples: fewer than one step "
                     f"needs ({samples_per_step} per process x {self.dist.world_size} processes)")
             self.dataset.epoch = self.epoch
+            # The loader draws its workers' base seed from this generator (seed, epoch, step),
+            # not from the global one, whose state must depend on the step alone.
+            workers_seed = torch.Generator().manual_seed(
+                derive_seed(self.s.seed, self.dist.rank, self.epoch, self.step))
             loader = DataLoader(self.dataset, batch_size=self.s.per_process_batch,
                                 sampler=indices, drop_last=True, collate_fn=self.collate_fn,
-                                num_workers=self.s.num_workers,
+                                num_workers=self.s.num_workers, generator=workers_seed,
                                 pin_memory=self.precision.device.type == "cuda")
             yield from loader
             self.epoch += 1
