@@ -77,7 +77,7 @@ def _experiment_jobs(db_url: str, experiment_id: int) -> pd.DataFrame:
 
 
 def experiment_jobs(experiment_id: int) -> pd.DataFrame:
-    return _experiment_jobs(_url(), experiment_id)
+    return _experiment_jobs(_url(), int(experiment_id))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -86,7 +86,7 @@ def _job_edges(db_url: str, experiment_id: int) -> list[tuple[int, int]]:
 
 
 def job_edges(experiment_id: int) -> list[tuple[int, int]]:
-    return _job_edges(_url(), experiment_id)
+    return _job_edges(_url(), int(experiment_id))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -95,7 +95,7 @@ def _experiment_attempts(db_url: str, experiment_id: int) -> pd.DataFrame:
 
 
 def experiment_attempts(experiment_id: int) -> pd.DataFrame:
-    return _experiment_attempts(_url(), experiment_id)
+    return _experiment_attempts(_url(), int(experiment_id))
 
 
 gpu_hours = jobs.gpu_hours
@@ -107,7 +107,7 @@ def _run_info(db_url: str, job_id: int) -> runs.RunInfo | None:
 
 
 def run_info(job_id: int) -> runs.RunInfo | None:
-    return _run_info(_url(), job_id)
+    return _run_info(_url(), int(job_id))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -116,7 +116,7 @@ def _job_choices(db_url: str, experiment_id: int) -> pd.DataFrame:
 
 
 def job_choices(experiment_id: int) -> pd.DataFrame:
-    return _job_choices(_url(), experiment_id)
+    return _job_choices(_url(), int(experiment_id))
 
 
 @st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
@@ -125,7 +125,7 @@ def _metric_series_names(db_url: str, job_id: int) -> pd.DataFrame:
 
 
 def metric_series_names(job_id: int) -> pd.DataFrame:
-    return _metric_series_names(_url(), job_id)
+    return _metric_series_names(_url(), int(job_id))
 
 
 @st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
@@ -134,7 +134,7 @@ def _metric_curve(db_url: str, job_id: int, split: str, name: str) -> pd.DataFra
 
 
 def metric_curve(job_id: int, split: str, name: str) -> pd.DataFrame:
-    return _metric_curve(_url(), job_id, split, name)
+    return _metric_curve(_url(), int(job_id), split, name)
 
 
 @st.cache_data(show_spinner=False)
@@ -151,7 +151,7 @@ def _per_class_ap(db_url: str, job_id: int) -> pd.DataFrame:
 
 
 def per_class_ap(job_id: int) -> pd.DataFrame:
-    return _per_class_ap(_url(), job_id)
+    return _per_class_ap(_url(), int(job_id))
 
 
 config_diff = runs.config_diff
@@ -163,7 +163,7 @@ def _submissions(db_url: str, experiment_id: int) -> pd.DataFrame:
 
 
 def submissions_of(experiment_id: int) -> pd.DataFrame:
-    return _submissions(_url(), experiment_id)
+    return _submissions(_url(), int(experiment_id))
 
 
 @st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
@@ -172,7 +172,7 @@ def _job_artifacts(db_url: str, job_id: int, kind: str | None) -> pd.DataFrame:
 
 
 def job_artifacts(job_id: int, kind: str | None = None) -> pd.DataFrame:
-    return _job_artifacts(_url(), job_id, kind)
+    return _job_artifacts(_url(), int(job_id), kind)
 
 
 def submission_bytes(path: str) -> bytes:

@@ -19,7 +19,7 @@ TOP1 = "top1"                # Kinetics top-1 accuracy
 TOP5 = "top5"                # Kinetics top-5 accuracy
 LOSS = "loss"
 LR = "lr"
-THROUGHPUT = "throughput"    # clips per second
+THROUGHPUT = "clips_per_s"   # training throughput, as model.engine.trainer writes it
 AP_PREFIX = "ap/"
 LEADERBOARD_METRICS = (FRAME_MAP, TOP1, TOP5)
 

@@ -70,7 +70,7 @@ else:
                 tooltip=["true", "predicted", "count"]))
 
 st.subheader("Config diff")
-others = data.job_choices(data.experiments().set_index("name").loc[info.experiment, "id"])
+others = data.job_choices(int(data.experiments().set_index("name").loc[info.experiment, "id"]))
 others = others[others["id"] != info.job_id]
 if others.empty:
     st.caption("No other run in this experiment to compare with.")

@@ -8,6 +8,12 @@ from dashboard import data
 from dashboard.files import UnsafePathError
 from dashboard.layout import experiment_picker
 
+
+
+def _present(value) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
 st.title("Submissions")
 experiment_id = experiment_picker()
 table = data.submissions_of(experiment_id) if experiment_id is not None else None
@@ -19,7 +25,7 @@ for row in table.itertuples():
     with st.container(border=True):
         verdict = ":green[**valid**]" if row.ok else ":red[**invalid**]"
         st.markdown(f"#### `{row.path}`  \n{row.format} · {verdict} · exported {row.created_at:%Y-%m-%d %H:%M} UTC")
-        if row.sha256:
+        if _present(row.sha256):
             st.caption(f"sha256 {row.sha256}")
         try:
             payload = data.submission_bytes(row.path)
@@ -36,7 +42,7 @@ for row in table.itertuples():
         with right:
             st.markdown("**Manifest**")
             manifest = row.members or {}
-            if row.manifest_path:
+            if _present(row.manifest_path):
                 try:
                     manifest = data.manifest_of(row.manifest_path)
                 except (UnsafePathError, OSError) as exc:

@@ -1,0 +1,179 @@
+"""Each dashboard page run by Streamlit's AppTest against a database seeded by the real
+orchestrator code (models + ingest of run directories), on SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.data.ava_labelmap import AVA_ACTION_NAMES
+from tests.dashboard.seed_dashboard import AVA_EVAL_SCORES, KINETICS_EVAL_SCORES
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+def run_page(page: str | None = None, **query_params: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query_params.items():
+        app.query_params[key] = value
+    app.run()
+    if page is not None:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def table_rows(element) -> list[dict]:
+    frame = element.value
+    return frame.reset_index().to_dict("records")
+
+
+def vega_specs(app: AppTest) -> list[dict]:
+    """Each chart's Vega-Lite spec, with its data sets decoded into `"values"` (row dicts)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    specs = []
+    for chart in app.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        spec["values"] = [row for dataset in chart.proto.datasets
+                          for row in convert_arrow_bytes_to_pandas_df(dataset.data.data).to_dict("records")]
+        specs.append(spec)
+    return specs
+
+
+def test_leaderboard_ranks_ava_by_frame_map_and_kinetics_by_challenge_error(app_env):
+    app = run_page()
+    assert app.title[0].value == "Leaderboard"
+    ava_rows, ava_published, kinetics_rows, kinetics_published = (table_rows(t) for t in app.table)
+
+    expected_ava = sorted((s, m) for m, s in AVA_EVAL_SCORES.items() if m != "fast32x2")[::-1]
+    assert [r["member"] for r in ava_rows] == [m for _, m in expected_ava]
+    assert [r["frame_map"] for r in ava_rows] == [f"{100 * s:.2f}" for s, _ in expected_ava]
+    assert [r["rank"] for r in ava_rows] == [1, 2, 3]
+
+    # Sec. 3: challenge metric = mean of top-1 and top-5 error; lower ranks first. top-1 is the
+    # latest step's value (an earlier, lower top-1 was written at step 10).
+    expected_kinetics = sorted((((1 - t1) + (1 - t5)) / 2, m, t1) for m, (t1, t5) in KINETICS_EVAL_SCORES.items())
+    assert [r["member"] for r in kinetics_rows] == [m for _, m, _ in expected_kinetics]
+    assert [r["challenge_error"] for r in kinetics_rows] == [f"{100 * e:.2f}" for e, _, _ in expected_kinetics]
+    assert [r["top1"] for r in kinetics_rows] == [f"{100 * t:.2f}" for _, _, t in expected_kinetics]
+
+    # The report's numbers are reference rows, marked as published and not ranked with ours.
+    assert all(r["source"].startswith("published") for r in ava_published + kinetics_published)
+    assert {"SlowFast++, 16x8": "30.70"}.items() <= {r["model"]: r["val mAP"] for r in ava_published}.items()
+    assert "18.95" in [r["challenge_error"] for r in kinetics_published]
+    assert "published" not in {r["experiment"] for r in ava_rows}
+
+
+def test_leaderboard_filters_by_task_model_and_dataset(app_env):
+    app = run_page()
+    app.multiselect(key="f_task").set_value(["kinetics"]).run()
+    assert [s.value for s in app.subheader if s.value.startswith("AVA")] == []
+    app.multiselect(key="f_model").set_value(["fast_b1_32x2_r101_tiny"]).run()
+    rows = table_rows(app.table[0])
+    assert [r["member"] for r in rows] == ["fast32x2"]
+    assert rows[0]["dataset"] == "K700"
+    app.multiselect(key="f_task").set_value([]).run()
+    app.multiselect(key="f_model").set_value([]).run()
+    app.multiselect(key="f_dataset").set_value(["AVA v2.2"]).run()
+    assert {r["dataset"] for r in table_rows(app.table[0])} == {"AVA v2.2"}
+    assert "Kinetics" in " ".join(i.value for i in app.info)  # no Kinetics row left
+
+
+def test_leaderboard_links_to_the_run_detail(app_env):
+    app = run_page()
+    first_ranked = table_rows(app.table[0])[0]["job_id"]
+    assert app.selectbox(key="open_run").value == first_ranked
+    target = app_env.job_ids["kinetics_challenge/evaluate.val.sf8x8"]
+    app.selectbox(key="open_run").set_value(target).run()
+    link = app.get("page_link")[0].proto
+    assert link.label == f"Open run #{target}"
+    assert link.query_string == f"job={target}"
+
+
+def test_jobs_page_shows_dag_states_attempts_and_gpu_hours(app_env):
+    app = run_page("views/jobs.py", experiment=str(app_env.ava_experiment_id))
+    app.toggle(key="auto_refresh").set_value(False).run()
+    dot = app.get("graphviz_chart")[0].proto.spec
+    assert "finetune_ava.train.fast32x2\\nRUNNING" in dot
+    assert "export.test_v2\\nFAILED" in dot and "#fca5a5" in dot
+    # DAG edges: pretrain -> finetune -> evaluate -> ensemble
+    ids = app_env.job_ids
+    assert f"j{ids['ensemble_ava/pretrain_k600.sf8x8']} -> j{ids['ensemble_ava/finetune_ava.train.sf8x8']}" in dot
+    assert f"j{ids['ensemble_ava/evaluate.val.sf8x8']} -> j{ids['ensemble_ava/ensemble.val']}" in dot
+
+    attempts = app.dataframe[0].value
+    preempted = attempts[attempts["state"] == "PREEMPTED"]
+    assert len(preempted) == 3 and set(preempted["node"]) == {"node02"}
+    resumed = attempts[(attempts["job"] == "finetune_ava.train.sf8x8") & (attempts["attempt"] == 2)]
+    assert resumed["resumed_from_step"].tolist() == [20]
+    assert attempts["scheduler_id"].str.fullmatch(r"41\d\d").all()
+
+    # GPU-hours: 3 pretrain x 30 min + 2 x (20 + 25) min finetune + 20 min preempted fast32x2 +
+    # its running attempt since 08:55 + 2 x 5 min evaluation (1 GPU each; ensemble/export 0 GPU).
+    running_h = (dt.datetime.now(dt.timezone.utc)
+                 - dt.datetime(2026, 11, 20, 8, 55, tzinfo=dt.timezone.utc)).total_seconds() / 3600
+    expected = (90 + 90 + 20 + 10) / 60 + running_h
+    shown = float([m for m in app.metric if m.label == "GPU-hours"][0].value)
+    assert shown == pytest.approx(expected, abs=0.1)
+    assert any("ExportError" in e.value for e in app.error)
+    tree = " ".join(m.value for m in app.expander[0].markdown)
+    assert ":violet[" not in tree and ":red[**FAILED**]" in tree and ":blue[**RUNNING**]" in tree
+
+
+def test_run_detail_of_an_ava_evaluation_shows_per_class_ap_with_label_map_names(app_env):
+    job_id = app_env.job_ids["ensemble_ava/evaluate.val.sf8x8"]
+    app = run_page("views/run_detail.py", job=str(job_id))
+    assert any("Per-class AP on val (60 classes" in s.value for s in app.subheader)
+    bars = [spec for spec in vega_specs(app) if spec.get("mark", {}).get("type") == "bar"
+            or spec.get("mark") == "bar"]
+    assert bars, "no bar chart"
+    best_id = max(app_env.per_class_ap, key=app_env.per_class_ap.get)
+    values = bars[0]["values"]
+    assert values[0]["name"] == AVA_ACTION_NAMES[best_id]
+    assert values[0]["ap"] == pytest.approx(100 * app_env.per_class_ap[best_id])
+    assert len(values) == 60
+    assert [v["ap"] for v in values] == sorted((v["ap"] for v in values), reverse=True)
+
+
+def test_run_detail_of_a_training_run_shows_loss_lr_and_throughput_curves(app_env):
+    job_id = app_env.job_ids["ensemble_ava/finetune_ava.train.sf8x8"]
+    app = run_page("views/run_detail.py", job=str(job_id))
+    titles = [m.value for m in app.markdown if m.value.startswith("**train /")]
+    assert sorted(titles) == ["**train / clips_per_s**", "**train / loss**", "**train / lr**"]
+    curves = dict(zip(titles, vega_specs(app)))  # one chart under each title, in page order
+    lr_values = [v["value"] for v in curves["**train / lr**"]["values"]]
+    assert len(lr_values) == 48
+    # The step schedule is visible: warm-up, 0.1, then the two 10x drops.
+    assert max(lr_values) == pytest.approx(0.1) and min(lr_values) == pytest.approx(0.001)
+    app.selectbox(key="diff_with").set_value(app_env.job_ids["ensemble_ava/finetune_ava.train.fast32x2"]).run()
+    diff = app.dataframe[0].value
+    assert set(diff["key"]) == {"member", "model.name"}
+
+
+def test_run_detail_of_a_kinetics_run_shows_the_confusion_of_top_classes(app_env):
+    app = run_page("views/run_detail.py", job=str(app_env.job_ids["kinetics_challenge/evaluate.val.sf8x8"]))
+    assert any(s.value.startswith("Confusion") for s in app.subheader)
+    heatmap = [s for s in vega_specs(app) if "rect" in json.dumps(s.get("mark"))][0]
+    cells = heatmap["values"]
+    assert sum(c["count"] for c in cells) == 64  # every validation clip, 8 classes <= top 10
+
+
+def test_run_detail_unknown_job_falls_back_to_the_picker(app_env):
+    app = run_page("views/run_detail.py", job="999999")
+    assert any("No job #999999" in w.value for w in app.warning)
+
+
+def test_submissions_page_shows_validation_manifest_and_refuses_paths_outside_the_runs_root(app_env):
+    app = run_page("views/submissions.py", experiment=str(app_env.ava_experiment_id))
+    assert len(app.download_button) == 1  # the ../../etc/passwd row gets no button
+    assert any("outside the runs root" in w.value for w in app.warning)
+    manifest = app.dataframe[0].value
+    assert list(manifest["member"]) == ["sf8x8", "sf16x8_ctx_iou09_18k"]
+    assert {"checkpoint", "config", "sha256"} <= set(manifest.columns)
+    assert any("valid" in m.value and "ava_csv" in m.value for m in app.markdown)
