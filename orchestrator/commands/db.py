@@ -16,9 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
     upgrade = actions.add_parser("upgrade", help="migrate to the head revision (or --revision)")
     upgrade.add_argument("--revision", default="head")
-    actions.add_parser("current", help="print the database revision and the code's head")
-    for sub in (parser, upgrade):
-        add_database_arguments(sub)
+    current = actions.add_parser("current", help="print the database revision and the code's head")
+    add_database_arguments(parser)
+    for action in (upgrade, current):
+        # SUPPRESS: a --db-url given before the action must survive the nested parse.
+        action.add_argument("--db-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:

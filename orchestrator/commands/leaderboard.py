@@ -49,6 +49,8 @@ def _print(boards) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not wrap names at 80 columns
+        console = Console(width=200)
     if "ava" in boards:
         table = Table(title="AVA v2.2 val frame-mAP@0.5", title_justify="left")
         for column in ("#", "experiment", "job", "kind", "frame-mAP"):

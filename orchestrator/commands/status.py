@@ -72,6 +72,8 @@ def _print_table(rows) -> None:
         table.add_row(row.experiment, row.job, row.kind, state, str(row.attempts), progress,
                       format_duration(row.eta_seconds), metric)
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not wrap names at 80 columns
+        console = Console(width=200)
     if not rows:
         console.print("no jobs")
         return

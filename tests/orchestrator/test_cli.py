@@ -1,0 +1,157 @@
+"""`python -m orchestrator`: start-up cost, exit codes, and the read-only commands on a real
+database (both SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator.cli import COMMANDS, main
+from orchestrator.db import make_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HEAVY_MODULES = ("torch", "pandas", "streamlit", "numpy")
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_import_and_help_do_not_pull_heavy_modules():
+    probe = _python(
+        "import sys\nfrom orchestrator.cli import main\n"
+        "code = main(['--help'])\n"
+        f"print(code, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_status_does_not_pull_heavy_modules(seeded_db):
+    probe = _python(
+        "import sys\nfrom orchestrator.cli import main\n"
+        f"code = main(['status', '--json', '--db-url', {seeded_db.url!r}])\n"
+        f"print(code, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_python_dash_m_runs_and_every_command_has_help():
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for name in COMMANDS:
+        assert name in result.stdout
+    for name in ("status", "leaderboard", "logs", "db", "dashboard", "export"):
+        assert main([name, "--help"]) == 0
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main([]) == 2
+    assert main(["no-such-command"]) == 2
+    assert main(["status", "--no-such-flag"]) == 2
+
+
+def test_status_json_reports_states_attempts_progress_and_key_metric(seeded_db, capsys):
+    assert main(["status", seeded_db.ava_experiment, "--json", "--db-url", seeded_db.url]) == 0
+    rows = {row["job"]: row for row in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 7
+    ensemble = rows["ensemble.val"]
+    assert (ensemble["state"], ensemble["attempts"], ensemble["key_metric"]) == ("COMPLETED", 1, "val/frame_map")
+    assert ensemble["key_metric_value"] == pytest.approx(0.334)
+    running = rows["finetune_ava.trainval.sf16x8_ctx"]
+    assert (running["state"], running["progress_step"], running["progress_total"]) == ("RUNNING", 40, 100)
+    # 40 steps in the 9 minutes since the attempt started -> 60 steps left at that rate: 13.5 min.
+    assert running["eta_seconds"] == pytest.approx(60 * 540 / 40, rel=0.05)
+    assert rows["pretrain_k600.sf8x8"]["key_metric"] is None
+
+
+def test_status_table_renders(seeded_db, capsys):
+    assert main(["status", "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble.val" in out and "COMPLETED" in out and "33.40%" in out
+
+
+def test_status_of_an_unknown_experiment_exits_2(seeded_db, capsys):
+    assert main(["status", "nope", "--db-url", seeded_db.url]) == 2
+    assert "no experiment 'nope'" in capsys.readouterr().err
+
+
+def test_leaderboard_orders_ava_by_frame_map_and_kinetics_by_challenge_error(seeded_db, capsys):
+    assert main(["leaderboard", "--json", "--db-url", seeded_db.url]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    assert [row["job"] for row in boards["ava"]] == [
+        "ensemble.val", "evaluate.val.sf16x8_ctx", "evaluate.val.sf8x8", "evaluate.val.fast32x2"]
+    assert boards["ava"][0]["is_ensemble"] and not boards["ava"][1]["is_ensemble"]
+    kinetics = boards["kinetics"]
+    assert [row["job"] for row in kinetics] == ["ensemble.val.k700", "evaluate.val.sf8x8_k700",
+                                                "evaluate.val.fast32x2_k700"]
+    # (1 - 0.79 + 1 - 0.94) / 2
+    assert kinetics[0]["challenge_error"] == pytest.approx(0.135)
+    assert main(["leaderboard", "--task", "ava", "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "33.40" in out and "Kinetics" not in out
+
+
+def test_logs_prints_the_attempt_files(seeded_db, capsys):
+    run_dir = seeded_db.runs_root / seeded_db.ava_experiment / "ensemble.val"
+    folder = run_dir / "logs" / "attempt_001"
+    folder.mkdir(parents=True)
+    (folder / "4242_0_log.out").write_text("step 1\nstep 2\nfinal line\n")
+    (folder / "4242_0_log.err").write_text("a warning\n")
+    reference = f"{seeded_db.ava_experiment}/ensemble.val"
+    assert main(["logs", reference, "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "final line" in out and "a warning" in out
+    assert main(["logs", reference, "--tail", "1", "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "final line" in out and "step 1" not in out
+    assert main(["logs", reference, "--attempt", "5", "--db-url", seeded_db.url]) == 2
+    assert "no attempt 5" in capsys.readouterr().err
+    assert main(["logs", "no/such", "--db-url", seeded_db.url]) == 2
+    assert main(["logs", "evaluate.val.sf8x8", "--db-url", seeded_db.url]) == 1  # no log files written
+    assert "no log files" in capsys.readouterr().err
+
+
+def test_database_problems_exit_3_with_the_fix(empty_db_url, capsys):
+    assert main(["status", "--db-url", empty_db_url]) == 3
+    assert "python -m orchestrator db upgrade" in capsys.readouterr().err
+    assert main(["db", "current", "--db-url", empty_db_url]) == 3
+    assert main(["db", "upgrade", "--db-url", empty_db_url]) == 0
+    assert main(["db", "current", "--db-url", empty_db_url]) == 0
+    assert "code head: 0001" in capsys.readouterr().out
+    engine = make_engine(empty_db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'ffff_newer'"))
+    engine.dispose()
+    assert main(["status", "--db-url", empty_db_url]) == 3
+    assert "newer than this code" in capsys.readouterr().err
+
+
+def test_unreachable_database_exits_3(capsys):
+    assert main(["leaderboard", "--db-url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot connect" in err
+
+
+def test_runs_root_option_places_the_sqlite_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ORCH_DB_URL", raising=False)
+    monkeypatch.delenv("ORCH_RUNS_ROOT", raising=False)
+    assert main(["--runs-root", str(tmp_path / "runs"), "db", "upgrade"]) == 0
+    assert (tmp_path / "runs" / "orchestrator.sqlite").is_file()
+
+
+def test_dashboard_binds_loopback_unless_told(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'o.sqlite'}"
+    assert main(["dashboard", "--print-command", "--db-url", url]) == 0
+    command = capsys.readouterr().out
+    assert "--server.address 127.0.0.1" in command and "dashboard/app.py" in command
+    assert main(["dashboard", "--host", "0.0.0.0", "--db-url", url]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert main(["dashboard", "--host", "0.0.0.0", "--allow-remote", "--print-command", "--db-url", url]) == 0
+    captured = capsys.readouterr()
+    assert "--server.address 0.0.0.0" in captured.out and "warning" in captured.err
