@@ -217,12 +217,15 @@ class Watcher:
         attempt.record_transition(state, reason=reason, at=now)
 
     def _ingest(self, session: Session, job: Job) -> None:
+        """Ingest commits as it goes: commit this poll's transitions first, so that a failed
+        ingest (rolled back alone) can never take a recorded transition with it."""
         from orchestrator.ingest import ingest_job
 
+        session.commit()
         try:
-            with session.begin_nested():  # a failed ingest rolls back alone, not the poll
-                ingest_job(session, job)
+            ingest_job(session, job)
         except Exception:  # a bad file must not stop the watcher; ingest logs the detail
+            session.rollback()
             LOGGER.exception("ingest of %s failed", job.name)
 
     # ----------------------------------------------------------------- 3 blocked

@@ -73,7 +73,8 @@ class SlurmExecutor:
         entry = job_entry(kind)
         folder = attempt_log_folder(run_dir, attempt_number)
         folder.mkdir(parents=True, exist_ok=True)
-        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
+                                         slurm_max_num_timeout=self._placement.max_num_timeout)
         executor.update_parameters(**self.sbatch_parameters(resources, job_name))
         try:
             job = executor.submit(entry(run_dir))
@@ -94,7 +95,6 @@ class SlurmExecutor:
             "mem_gb": resources.mem_gb,
             "timeout_min": resources.timeout_min,
             "slurm_signal_delay_s": placement.signal_delay_s,
-            "slurm_max_num_timeout": placement.max_num_timeout,
         }
         for key, value in (("slurm_partition", placement.partition), ("slurm_account", placement.account),
                            ("slurm_qos", placement.qos), ("slurm_constraint", placement.constraint)):

@@ -24,11 +24,13 @@ def toy_config(name: str, **toy) -> dict:
 
 
 def record_toy_dag(engine: Engine, runs_root: Path, jobs: dict[str, dict], edges: dict[str, list[str]],
-                   experiment: str = "toy") -> None:
+                   experiment: str = "toy", cluster: dict | None = None) -> None:
     """Insert an experiment whose jobs are Counters. ``jobs``: name -> toy overrides;
     ``edges``: name -> names it depends on (listed before it)."""
     with session_scope(engine) as session:
-        exp = Experiment(name=experiment, task="ava", scale="demo", config={}, runs_root=str(runs_root))
+        cluster = cluster or {"executor": "local", "max_parallel": 2, "resubmit_backoff_s": [0], "poll_interval_s": 0.1}
+        exp = Experiment(name=experiment, task="ava", scale="demo", config={"cluster": cluster},
+                         runs_root=str(runs_root))
         session.add(exp)
         by_name: dict[str, Job] = {}
         for name, toy in jobs.items():
