@@ -1,0 +1,56 @@
+"""``python -m model.eval.submission validate --format ava|kinetics FILE ...``
+
+Exit status 0 when the file is valid, 1 when it has problems (each printed as
+``FILE:LINE: message``), 2 on a usage error. ``--json`` prints the report object instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from model.eval.submission import validate_ava_submission, validate_kinetics_submission
+
+
+def _lines(path: str) -> list[str]:
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.eval.submission",
+                                     description="Validate challenge submission files.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser("validate", help="check a submission file")
+    validate.add_argument("--format", choices=("ava", "kinetics"), required=True)
+    validate.add_argument("file")
+    validate.add_argument("--labelmap", help="AVA: label map of the evaluated classes (.pbtxt)")
+    validate.add_argument("--test-keyframes",
+                          help="AVA: CSV of video_id,timestamp, or of bare video ids (seconds 902-1798)")
+    validate.add_argument("--test-videos", help="Kinetics: file with one test video id per line")
+    validate.add_argument("--classes", help="Kinetics: file with one class name per line")
+    validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    args = parser.parse_args(argv)
+    if args.format == "ava":
+        if not (args.labelmap and args.test_keyframes):
+            parser.error("--format ava needs --labelmap and --test-keyframes")
+        report = validate_ava_submission(args.file, labelmap=args.labelmap, test_keyframes=args.test_keyframes)
+    else:
+        if not (args.test_videos and args.classes):
+            parser.error("--format kinetics needs --test-videos and --classes")
+        report = validate_kinetics_submission(args.file, test_video_ids=_lines(args.test_videos),
+                                              class_names=_lines(args.classes))
+    if args.json:
+        print(report.to_json())
+    else:
+        for problem in report.problems:
+            where = f"{args.file}:{problem.line}" if problem.line is not None else args.file
+            print(f"{where}: {problem.message}")
+        print(f"{args.file}: {'OK' if report.ok else f'{len(report.problems)} problems'} "
+              f"({report.rows} rows, {report.covered}/{report.expected} covered)")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

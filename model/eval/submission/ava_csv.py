@@ -1,0 +1,132 @@
+"""AVA test-server CSV: ``video_id,timestamp,x1,y1,x2,y2,action_id,score``.
+
+Boxes with 3 decimals, only the evaluated action ids (60 for AVA v2.x), every test keyframe
+covered, no duplicate (keyframe, box, action).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.eval.ava_io import read_labelmap
+from model.eval.submission.report import SubmissionError, ValidationReport, atomic_write
+
+__all__ = ["AVA_TEST_SECONDS", "read_test_keyframes", "validate_ava_submission", "write_ava_submission"]
+
+AVA_TEST_SECONDS = range(902, 1799)  # AVA keyframes: seconds 902..1798 of each movie
+_BOX_FIELD = re.compile(r"^(?:0|1)(?:\.\d{1,3})?$")
+
+
+def read_test_keyframes(source: str | os.PathLike[str] | Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Test keyframes from a ``video_id,timestamp`` CSV, or a file of bare video ids (one per
+    line: every second in ``AVA_TEST_SECONDS``), or an iterable of ``(video_id, second)``."""
+    if not isinstance(source, (str, os.PathLike)):
+        return {(str(v), int(t)) for v, t in source}
+    keyframes: set[tuple[str, int]] = set()
+    with open(source, newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) == 1 and row[0].strip():
+                keyframes.update((row[0].strip(), s) for s in AVA_TEST_SECONDS)
+            elif len(row) == 2:
+                keyframes.add((row[0], int(row[1])))
+            elif row:
+                raise ValueError(f"{source}:{number}: expected video_id[,timestamp], got {len(row)} fields")
+    return keyframes
+
+
+def _labels(labelmap: str | os.PathLike[str] | Mapping[int, str]) -> dict[int, str]:
+    return dict(labelmap) if isinstance(labelmap, Mapping) else read_labelmap(labelmap)
+
+
+def validate_ava_submission(path: str | os.PathLike[str], *, labelmap: str | os.PathLike[str] | Mapping[int, str],
+                            test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]]) -> ValidationReport:
+    """Check an AVA test-server CSV line by line (streaming; millions of rows are fine)."""
+    report = ValidationReport(path=str(path), format="ava")
+    ids = set(_labels(labelmap))
+    expected = read_test_keyframes(test_keyframes)
+    report.expected = len(expected)
+    seen: dict[tuple, int] = {}
+    covered: set[tuple[str, int]] = set()
+    try:
+        handle = open(path, newline="")
+    except OSError as exc:
+        report.add(None, f"cannot read: {exc}")
+        return report
+    with handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            report.rows += 1
+            if len(row) != 8:
+                report.add(number, f"expected 8 fields, got {len(row)}")
+                continue
+            video, second, *box, action, score = row
+            try:
+                key = (video, int(second))
+            except ValueError:
+                report.add(number, f"timestamp {second!r} is not an integer")
+                continue
+            if key not in expected:
+                report.add(number, f"keyframe {video},{second} is not a test keyframe")
+            else:
+                covered.add(key)
+            bad_box = [b for b in box if not _BOX_FIELD.match(b) or float(b) > 1.0]
+            if bad_box:
+                report.add(number, f"box field {bad_box[0]!r} is not a number in [0, 1] with at most 3 decimals")
+            elif float(box[2]) < float(box[0]) or float(box[3]) < float(box[1]):
+                report.add(number, "inverted box (x2 < x1 or y2 < y1)")
+            try:
+                action_id = int(action)
+                if action_id not in ids:
+                    report.add(number, f"action id {action_id} is not one of the {len(ids)} evaluated ids")
+            except ValueError:
+                report.add(number, f"action id {action!r} is not an integer")
+            try:
+                if not math.isfinite(float(score)):
+                    raise ValueError
+            except ValueError:
+                report.add(number, f"score {score!r} is not a finite number")
+            dup_key = (video, second.lstrip("0") or "0", *box, action)
+            if dup_key in seen:
+                report.add(number, f"duplicate of line {seen[dup_key]} (same keyframe, box and action)")
+            else:
+                seen[dup_key] = number
+    if report.rows == 0:
+        report.add(None, "empty file")
+    for video, second in sorted(expected - covered):
+        report.add(None, f"test keyframe {video},{second:04d} has no detection")
+    report.covered = len(covered)
+    return report
+
+
+def write_ava_submission(detections: pd.DataFrame, path: str | os.PathLike[str], *,
+                         labelmap: str | os.PathLike[str] | Mapping[int, str],
+                         test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]]) -> ValidationReport:
+    """Write the evaluated classes of ``detections`` (columns video_id, timestamp, x1, y1, x2,
+    y2, action_id, score) in the test-server format, after validating the content; raises
+    :class:`SubmissionError` (nothing written) if it would not validate."""
+    ids = np.fromiter(_labels(labelmap), dtype=np.int64)
+    frame = detections[np.isin(detections["action_id"].to_numpy(), ids)]
+    lines = frame["video_id"].astype(str) + "," + frame["timestamp"].astype(np.int64).map("{:04d}".format)
+    for column in ("x1", "y1", "x2", "y2"):
+        lines = lines + "," + frame[column].astype(np.float64).map("{:.3f}".format)
+    lines = lines + "," + frame["action_id"].astype(np.int64).astype(str) + "," + \
+        frame["score"].astype(np.float64).map("{:.6f}".format)
+    text = "\n".join(lines.tolist()) + "\n"
+    target = Path(path)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        probe = Path(scratch) / target.name
+        probe.write_text(text)
+        report = validate_ava_submission(probe, labelmap=labelmap, test_keyframes=test_keyframes)
+    report.path = str(target)
+    if not report.ok:
+        raise SubmissionError(report)
+    atomic_write(target, text)
+    return report

@@ -1,0 +1,64 @@
+"""Validation reports shared by the submission validators, and the atomic file write."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["Problem", "ValidationReport", "SubmissionError", "atomic_write"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of a validation; ``to_dict()``/``to_json()`` give plain JSON types."""
+
+    path: str
+    format: str
+    ok: bool = True
+    problems: list[Problem] = field(default_factory=list)
+    rows: int = 0
+    covered: int = 0
+    expected: int = 0
+
+    def add(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(line, message))
+        self.ok = False
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+class SubmissionError(ValueError):
+    """A submission that would not pass validation; ``report`` lists every problem."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        first = "; ".join(f"line {p.line}: {p.message}" if p.line else p.message for p in report.problems[:5])
+        super().__init__(f"{report.path}: {len(report.problems)} problems: {first}")
+
+
+def atomic_write(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to a temporary file in the same folder, fsync it, then ``os.replace``."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
