@@ -174,15 +174,17 @@ def plan_ensemble_ava(b: DagBuilder) -> None:
         model = b.r.model_block(model_key, "ava", "ava", nl_context=spec.get("nl_context"))
         for train_split, eval_split, factor in (("train", val_split, 1.0), ("trainval", test_split, trainval_factor)):
             schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"), length_factor=factor)
-            common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"),
-                          tta=spec.get("tta", "single"))
+            # Test-time augmentation is given to the evaluation only, so that changing it
+            # re-runs the evaluations, not the fine-tunes.
+            common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"))
             finetune = b.add("finetune_ava", f"finetune_ava.{train_split}.{member}", model=model,
                              data=b.r.data_block(model_key, "ava", train_split, **common), schedule=schedule,
                              inputs={"init_checkpoint": (pretrained[spec["backbone"]].name,
                                                          checkpoint_of(pretrained[spec["backbone"]]))})
             evaluations[eval_split][member] = b.add(
                 "evaluate", f"evaluate.{eval_split}.{member}", model=model,
-                data=b.r.data_block(model_key, "ava", eval_split, **common), schedule=schedule,
+                data=b.r.data_block(model_key, "ava", eval_split, tta=spec.get("tta", "single"), **common),
+                schedule=schedule,
                 inputs={"checkpoint": (finetune.name, checkpoint_of(finetune))})
     b.ensemble_and_export(val_split, evaluations[val_split], "ava", None)
     b.ensemble_and_export(test_split, evaluations[test_split], "ava", "ava_csv")

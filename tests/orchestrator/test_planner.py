@@ -1,0 +1,209 @@
+"""The planner on the real config tree: DAG shape (the report's programme), resolved
+configs, content-hash reuse, one-transaction recording, and the submit command's bad input."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from orchestrator.db import Experiment, Job, make_engine, session_scope, upgrade
+from orchestrator.planner import (ConfigCompositionError, compose_experiment, plan_experiment, record_plan,
+                                  to_plain)
+
+CONTRACT_KEYS = {"job", "model", "data", "schedule", "inputs", "resources"}
+
+
+def _plan(experiment: str, *overrides: str, runs_root: Path | None = None):
+    cfg = to_plain(compose_experiment(experiment, list(overrides)))
+    return plan_experiment(cfg, runs_root=runs_root)
+
+
+@pytest.fixture(scope="module")
+def ava_paper():
+    return _plan("ensemble_ava", "scale=paper", runs_root=Path("/runs"))
+
+
+@pytest.fixture
+def engine(tmp_path):
+    url = f"sqlite:///{tmp_path / 'orchestrator.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_ensemble_ava_is_the_reports_programme(ava_paper) -> None:
+    jobs = ava_paper.by_name()
+    kinds = [job.kind for job in ava_paper.jobs]
+    # Sec. 2.1: 7 members on 3 Kinetics-600 backbones (8x8, Fast 32x2, 16x8).
+    assert kinds.count("pretrain") == 3
+    members = [name.split(".", 2)[2] for name in jobs if name.startswith("finetune_ava.train.")]
+    assert len(members) == 7
+    for member in members:
+        train, trainval = jobs[f"finetune_ava.train.{member}"], jobs[f"finetune_ava.trainval.{member}"]
+        assert jobs[f"evaluate.val.{member}"].dependencies == [train.name]
+        assert jobs[f"evaluate.test.{member}"].dependencies == [trainval.name]
+        assert train.dependencies == trainval.dependencies and train.dependencies[0].startswith("pretrain.k600.")
+        # Sec. 2: train+val "by 1.5x longer than when training on train only".
+        assert trainval.config["schedule"]["max_iters"] == 1.5 * train.config["schedule"]["max_iters"]
+    # Shared pretraining: the five 16x8 members read one K600 job.
+    users = [job.dependencies[0] for job in ava_paper.jobs if job.name.startswith("finetune_ava.train.")]
+    assert sorted(users.count(p) for p in set(users)) == [1, 1, 5]
+    assert set(jobs["ensemble.val"].dependencies) == {f"evaluate.val.{m}" for m in members}
+    assert jobs["export.test"].dependencies[0] == "ensemble.test"
+    assert len(ava_paper.jobs) == 3 + 7 * 4 + 3
+
+
+def test_paper_configs_carry_the_reports_numbers(ava_paper) -> None:
+    jobs = ava_paper.by_name()
+    sf8 = jobs["finetune_ava.train.sf8x8"].config
+    assert sf8["schedule"]["max_iters"] == 12000 and sf8["schedule"]["warmup_iters"] == 1000  # Sec. 2
+    assert sf8["schedule"]["weight_decay"] == 1e-7 and sf8["schedule"]["name"] == "steps"
+    assert sf8["data"]["train_crop_size"] == 224 and sf8["data"]["proposal_score_thresh"] == 0.8
+    assert sf8["model"]["num_classes"] == 80 and sf8["model"]["task"] == "ava"
+    pre = jobs["pretrain.k600.slowfast_8x8"].config
+    assert pre["schedule"]["max_iters"] == 92000 and pre["schedule"]["base_lr"] == 0.8  # Sec. 3
+    assert pre["schedule"]["global_batch"] == 1024 and pre["model"]["num_classes"] == 600
+    assert pre["resources"]["nodes"] * pre["resources"]["gpus_per_node"] == 128  # 128 GPUs
+    long = jobs["pretrain.k600.slowfast_16x8"].config["data"]
+    assert long["train_jitter_scales"] == [256, 360]  # Sec. 3: T x tau = 128 > 64
+    ctx = jobs["finetune_ava.train.sf16x8_ctx_iou075_18k"].config
+    assert ctx["model"]["nl_context"] is True and ctx["data"]["train_iou_thresh"] == 0.75
+    assert ctx["schedule"]["max_iters"] == 18000
+    plus = jobs["evaluate.val.sf16x8_ctx_iou075_18k"].config["data"]
+    assert plus["tta_flip"] is True and len(plus["tta_scales"]) > 1  # "++": multi-scale + flip
+    single = jobs["evaluate.val.sf8x8"].config["data"]
+    assert single["tta_flip"] is False and single["tta_scales"] == [256]  # Sec. 2 "Inference"
+
+
+def test_kinetics_challenge_dag() -> None:
+    plan = _plan("kinetics_challenge", "scale=paper", runs_root=Path("/runs"))
+    jobs = plan.by_name()
+    finetunes = [job for job in plan.jobs if job.name.startswith("pretrain.k700.")]
+    assert len(finetunes) == 3 and all(job.dependencies[0].startswith("pretrain.k600.") for job in finetunes)
+    test_eval = jobs["evaluate.test.sf16x8"].config["data"]
+    assert (test_eval["test_num_clips"], test_eval["test_num_crops"], test_eval["test_crop_size"]) == (10, 3, 256)
+    assert jobs["export.test"].config["export"]["format"] == "kinetics_json"
+
+
+def test_demo_scale_keeps_the_dag_and_shrinks_the_work() -> None:
+    paper = _plan("ensemble_ava", "scale=paper", runs_root=Path("/r"))
+    demo = _plan("ensemble_ava", "scale=demo", runs_root=Path("/r"))
+    assert [j.name for j in demo.jobs] == [j.name for j in paper.jobs]
+    d, p = demo.by_name()["finetune_ava.trainval.sf8x8"].config, paper.by_name()["finetune_ava.trainval.sf8x8"].config
+    assert d["schedule"]["max_iters"] < p["schedule"]["max_iters"] and d["model"]["name"].endswith("_tiny")
+    assert d["resources"]["gpus_per_node"] == 0 and d["data"]["root"].startswith("/r/data/")
+
+
+def test_recording_writes_the_contract_and_reuses_finished_work(engine, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    plan = _plan("ensemble_ava", "scale=demo", runs_root=runs)
+    with session_scope(engine) as session:
+        report = record_plan(session, plan)
+    assert report.count("new") == len(plan.jobs)
+    config = yaml.safe_load((runs / "ensemble_ava" / "evaluate.val.sf8x8" / "config.yaml").read_text())
+    assert CONTRACT_KEYS <= set(config)
+    assert config["inputs"]["checkpoint"] == str(runs / "ensemble_ava" / "finetune_ava.train.sf8x8" / "checkpoints"
+                                                 / f"step_{config['schedule']['max_iters']:06d}.pt")
+    ensemble = yaml.safe_load((runs / "ensemble_ava" / "ensemble.val" / "config.yaml").read_text())
+    assert len(ensemble["inputs"]["predictions"]) == 7
+    assert not list(runs.rglob("*.tmp*"))  # atomic writes leave no temporary files
+
+    with session_scope(engine) as session:  # the same submission again: nothing changes
+        assert record_plan(session, _plan("ensemble_ava", "scale=demo", runs_root=runs)).count("kept") == len(plan.jobs)
+
+    with session_scope(engine) as session:  # pretend the K600 pretraining jobs finished
+        for job in session.scalars(select(Job).where(Job.name.like("pretrain.k600.%"))):
+            job.state = "COMPLETED"
+    kinetics = _plan("kinetics_challenge", "scale=demo", runs_root=runs)
+    with session_scope(engine) as session:
+        report = record_plan(session, kinetics)
+    assert report.count("reused") == 3 and report.count("new") == len(kinetics.jobs) - 3
+    k700 = yaml.safe_load((runs / "kinetics_challenge" / "pretrain.k700.sf8x8" / "config.yaml").read_text())
+    assert k700["inputs"]["init_checkpoint"].startswith(str(runs / "ensemble_ava" / "pretrain.k600.slowfast_8x8"))
+
+
+def test_a_changed_override_replans_only_what_it_changes(engine, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    with session_scope(engine) as session:
+        record_plan(session, _plan("ensemble_ava", "scale=demo", runs_root=runs))
+    (runs / "ensemble_ava" / "finetune_ava.train.sf8x8" / "checkpoints").mkdir()
+    changed = _plan("ensemble_ava", "scale=demo", "experiment.members.sf8x8.max_iters=6000", runs_root=runs)
+    with session_scope(engine) as session:
+        report = record_plan(session, changed)
+    replanned = {name for name, outcome in report.outcome.items() if outcome == "replanned"}
+    # The member's two fine-tunes (train+val is 1.5x of it) and everything downstream, nothing else.
+    downstream = {"evaluate.val.sf8x8", "evaluate.test.sf8x8", "ensemble.val", "ensemble.test", "export.test"}
+    assert replanned == {"finetune_ava.train.sf8x8", "finetune_ava.trainval.sf8x8"} | downstream
+    # Test-time augmentation is not training: changing it re-runs evaluations only.
+    with session_scope(engine) as session:
+        report = record_plan(session, _plan("ensemble_ava", "scale=demo", "experiment.members.sf8x8.max_iters=6000",
+                                            "experiment.members.sf8x8.tta=plus", runs_root=runs))
+    assert {name for name, outcome in report.outcome.items() if outcome == "replanned"} == downstream
+    # Old run dirs are moved aside, so no checkpoint of the old config is ever resumed.
+    superseded = {p.name.rsplit("-", 1)[0] for p in (runs / "ensemble_ava" / ".superseded").iterdir()}
+    assert superseded == {"finetune_ava.train.sf8x8", "finetune_ava.trainval.sf8x8"} | downstream
+    assert list((runs / "ensemble_ava" / ".superseded").glob("finetune_ava.train.sf8x8-*/checkpoints"))
+    assert not (runs / "ensemble_ava" / "finetune_ava.train.sf8x8" / "checkpoints").exists()
+
+
+def test_a_failed_record_leaves_the_database_untouched(engine, tmp_path, monkeypatch) -> None:
+    plan = _plan("ensemble_ava", "scale=demo", runs_root=tmp_path / "runs")
+
+    def disk_full(path, config):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr("orchestrator.planner.record.write_config_atomic", disk_full)
+    with pytest.raises(OSError):
+        with session_scope(engine) as session:
+            record_plan(session, plan)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Experiment)) == 0
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_unknown_experiment_and_override_are_one_clear_error() -> None:
+    with pytest.raises(ConfigCompositionError, match="available experiments: ensemble_ava, kinetics_challenge"):
+        compose_experiment("ensemble_avaa")
+    with pytest.raises(ConfigCompositionError, match="scale/huge.*available experiments"):
+        compose_experiment("ensemble_ava", ["scale=huge"])
+
+
+def _submit_args(*argv: str) -> argparse.Namespace:
+    from orchestrator.commands import submit
+
+    parser = argparse.ArgumentParser()
+    submit.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_submit_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys) -> None:
+    from orchestrator.commands import submit
+
+    monkeypatch.chdir(tmp_path)
+    assert submit.run(_submit_args("nope")) == 2
+    assert submit.run(_submit_args("ensemble_ava", "cluster.partitio=gpu")) == 2
+    monkeypatch.setenv("PATH", str(Path(os.__file__).parent))  # no sbatch anywhere
+    assert submit.run(_submit_args("ensemble_ava", "scale=demo", "cluster=slurm")) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert "unknown experiment 'nope'" in lines[0] and "sbatch" in lines[2]
+    assert not (tmp_path / "runs").exists()  # no database, no run directory
+
+
+def test_dry_run_prints_every_job_with_its_resources(tmp_path, monkeypatch, capsys) -> None:
+    from orchestrator.commands import submit
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    assert submit.run(_submit_args("ensemble_ava", "scale=paper", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    plan = _plan("ensemble_ava", "scale=paper")
+    assert all(job.name in out for job in plan.jobs)
+    assert "16x8 GPU" in out and "4320 min" in out
+    assert not (tmp_path / "runs").exists()
