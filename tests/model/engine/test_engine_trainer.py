@@ -1,0 +1,94 @@
+"""The loop in-process: files it writes, accumulation, NaN and empty-data failures,
+a preemption checkpoint taken in the middle of a step."""
+import json
+
+import pytest
+import torch
+
+from model.engine.checkpoint import CheckpointStore
+from model.engine.reporting import NONDETERMINISTIC_NAMES, deterministic_view, read_metrics
+from model.engine.trainer import EmptyDatasetError, NonFiniteLossError
+from tests.model.engine.tiny_training import build_trainer, classification_step
+
+torch.set_num_threads(1)
+
+
+def test_run_writes_metrics_status_checkpoints_and_tensorboard(tmp_path):
+    trainer = build_trainer(tmp_path, max_iters=6, checkpoint_every=3, eval_every=3)
+    final = trainer.run()
+    lines = read_metrics(tmp_path / "metrics.jsonl")
+    assert set(lines[0]) == {"step", "split", "name", "value", "time", "attempt"}
+    names = {(m["split"], m["name"]) for m in lines}
+    assert {("train", "loss"), ("train", "lr")} <= names
+    assert {("train", n) for n in NONDETERMINISTIC_NAMES} <= names
+    assert ("val", "top1") in names and set(final) == {"top1"}
+    lrs = [m["value"] for m in lines if m["name"] == "lr"]
+    assert lrs[0] == pytest.approx(0.01)  # warm-up start of the tiny schedule
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["step"] == 6 and status["total_steps"] == 6
+    assert CheckpointStore(tmp_path / "checkpoints").steps() == [6, 3]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_gradient_accumulation_equals_the_large_batch(tmp_path):
+    """16 clips as 2 x 8 accumulated == 16 clips at once (no BN, no dropout: same maths)."""
+    kw = dict(max_iters=3, global_batch=16, dropout=0.0, bn=False, eval_every=0)
+    accumulated = build_trainer(tmp_path / "a", per_process_batch=8, **kw)
+    accumulated.run()
+    whole = build_trainer(tmp_path / "b", per_process_batch=16, bn_group=16, **kw)
+    whole.run()
+    assert accumulated.accum == 2 and whole.accum == 1
+    for (name, a), (_, b) in zip(accumulated.core.state_dict().items(),
+                                 whole.core.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_nan_loss_stops_with_the_step_lr_and_last_checkpoint(tmp_path):
+    trainer = build_trainer(tmp_path, max_iters=10, checkpoint_every=2, eval_every=0)
+
+    def poisoned(model, batch, precision):
+        loss, n = classification_step(model, batch, precision)
+        return (loss * float("nan") if trainer.step == 5 else loss), n
+
+    trainer.step_fn = poisoned
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.run()
+    assert err.value.step == 5 and err.value.checkpoint.name == "step_000000004.pt"
+    assert "step 5" in str(err.value) and "lr" in str(err.value)
+    assert CheckpointStore(tmp_path / "checkpoints").steps()[0] == 4  # nothing lost
+
+
+def test_empty_split_is_a_clear_error(tmp_path):
+    trainer = build_trainer(tmp_path, n=10, per_process_batch=8, global_batch=16)
+    with pytest.raises(EmptyDatasetError, match="10 samples"):
+        trainer.run()
+
+
+def test_preemption_checkpoint_mid_step_resumes_exactly(tmp_path):
+    """``checkpoint_now`` called during a forward (as submitit's signal handler would)."""
+    kw = dict(max_iters=8, checkpoint_every=100, eval_every=4)
+    reference = build_trainer(tmp_path / "ref", **kw)
+    reference.run()
+
+    interrupted = build_trainer(tmp_path / "int", **kw)
+
+    class Preempted(Exception):
+        pass
+
+    def step_then_preempt(model, batch, precision):
+        out = classification_step(model, batch, precision)  # BN stats already updated here
+        if interrupted.step == 5:
+            interrupted.checkpoint_now()
+            raise Preempted
+        return out
+
+    interrupted.step_fn = step_then_preempt
+    with pytest.raises(Preempted):
+        interrupted.run()
+    assert json.loads((tmp_path / "int" / "status.json").read_text())["state"] == "checkpointed"
+    resumed = build_trainer(tmp_path / "int", **kw)
+    resumed.run()
+    for name, value in reference.core.state_dict().items():
+        assert torch.equal(value, resumed.core.state_dict()[name]), name
+    assert deterministic_view(read_metrics(tmp_path / "int" / "metrics.jsonl")) == \
+        deterministic_view(read_metrics(tmp_path / "ref" / "metrics.jsonl"))
