@@ -55,8 +55,11 @@ def open_readonly_engine(url: str) -> Engine:
         return engine
     kwargs: dict = {"pool_pre_ping": True}
     if backend == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": 5,
-                                  "options": "-c default_transaction_read_only=on"}
+        # Appended to any `options` the URL already carries (e.g. a search_path).
+        options = " ".join(filter(None, [str(parsed.query.get("options", "")),
+                                         "-c default_transaction_read_only=on"]))
+        parsed = parsed.update_query_dict({"options": options})
+        kwargs["connect_args"] = {"connect_timeout": 5}
     return create_engine(parsed, **kwargs)
 
 

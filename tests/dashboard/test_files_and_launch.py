@@ -1,0 +1,87 @@
+"""Paths from the database are served only from under the runs root; the launch command
+binds 127.0.0.1 and is an argv list (no shell)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.files import (UnsafePathError, kinetics_confusion, read_bytes_under_root,
+                             resolve_under_root)
+from dashboard.launch import APP_PATH, is_loopback, streamlit_command
+from dashboard.settings import load_settings
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    root = tmp_path / "runs"
+    (root / "exp" / "export" / "submission").mkdir(parents=True)
+    (root / "exp" / "export" / "submission" / "test.csv").write_bytes(b"a,b\n")
+    (tmp_path / "secret.txt").write_text("not yours")
+    return root
+
+
+def test_relative_and_absolute_paths_inside_the_root_are_served(runs_root):
+    assert read_bytes_under_root("exp/export/submission/test.csv", runs_root) == b"a,b\n"
+    absolute = runs_root / "exp" / "export" / "submission" / "test.csv"
+    assert resolve_under_root(str(absolute), runs_root) == absolute.resolve()
+
+
+@pytest.mark.parametrize("path", ["../secret.txt", "exp/../../secret.txt", "/etc/passwd"])
+def test_paths_leaving_the_root_are_refused(runs_root, path):
+    with pytest.raises(UnsafePathError, match="outside the runs root"):
+        read_bytes_under_root(path, runs_root)
+
+
+def test_a_symlink_out_of_the_root_is_refused(runs_root):
+    (runs_root / "exp" / "link.txt").symlink_to(runs_root.parent / "secret.txt")
+    with pytest.raises(UnsafePathError, match="outside the runs root"):
+        read_bytes_under_root("exp/link.txt", runs_root)
+
+
+def test_a_folder_or_missing_file_is_refused(runs_root):
+    with pytest.raises(UnsafePathError, match="not a file"):
+        resolve_under_root("exp", runs_root)
+    with pytest.raises(UnsafePathError, match="not a file"):
+        resolve_under_root("exp/nothing.csv", runs_root)
+
+
+def test_kinetics_confusion_counts_top_classes_and_other(runs_root):
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    scores = np.eye(3)[[0, 0, 2, 1, 0, 2]]  # two mistakes: 0->2, 1->0
+    np.savez(runs_root / "exp" / "p.npz", scores=scores, labels=labels)
+    frame = kinetics_confusion("exp/p.npz", runs_root, top_classes=2)
+    cells = {(t, p): n for t, p, n in frame.itertuples(index=False)}
+    assert cells == {("class 0", "class 0"): 2, ("class 0", "other"): 1,
+                     ("class 1", "class 1"): 1, ("class 1", "class 0"): 1}
+
+
+def test_kinetics_confusion_names_a_bad_file(runs_root):
+    np.savez(runs_root / "exp" / "bad.npz", scores=np.zeros((3, 2)))
+    with pytest.raises(UnsafePathError, match="lacks 'scores' or 'labels'"):
+        kinetics_confusion("exp/bad.npz", runs_root)
+
+
+def test_streamlit_command_binds_loopback_headless_with_a_minimal_toolbar():
+    argv = streamlit_command("127.0.0.1", 8765, "sqlite:////x/orchestrator.sqlite", runs_root="/x")
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(APP_PATH)
+    flags = dict(zip(argv[5::2], argv[6::2]))
+    assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8765"
+    assert flags["--server.headless"] == "true" and flags["--client.toolbarMode"] == "minimal"
+    assert argv[argv.index("--") + 1:] == ["--db-url", "sqlite:////x/orchestrator.sqlite", "--runs-root", "/x"]
+    assert load_settings(argv[argv.index("--") + 1:]).db_url == "sqlite:////x/orchestrator.sqlite"
+    with pytest.raises(ValueError, match="port"):
+        streamlit_command("127.0.0.1", 70000, None)
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_settings_fall_back_to_the_orchestrator_resolver(monkeypatch, tmp_path):
+    monkeypatch.delenv("ORCH_DB_URL", raising=False)
+    monkeypatch.setenv("ORCH_RUNS_ROOT", str(tmp_path))
+    settings = load_settings([])
+    assert settings.db_url == f"sqlite:///{tmp_path / 'orchestrator.sqlite'}"
+    assert settings.runs_root == tmp_path

@@ -1,0 +1,84 @@
+"""The dashboard's SQL on SQLite and PostgreSQL, against a database seeded by the orchestrator's
+models and ingest (the `empty_db_url` fixture runs each test on both)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dashboard.queries.jobs import experiment_attempts, experiment_jobs, job_edges
+from dashboard.queries.leaderboard import leaderboard
+from dashboard.queries.runs import config_diff, metric_curve, metric_series_names, per_class_ap
+from dashboard.readonly import DatabaseState, database_status, open_readonly_engine
+from tests.dashboard.seed_dashboard import AVA_EVAL_SCORES, TRAIN_STEPS, seed_dashboard_db
+
+
+@pytest.fixture
+def seeded(empty_db_url, tmp_path):
+    runs_root = tmp_path / "runs"
+    runs_root.mkdir()
+    seeded = seed_dashboard_db(empty_db_url, runs_root)
+    engine = open_readonly_engine(empty_db_url)
+    yield seeded, engine
+    engine.dispose()
+
+
+def test_leaderboard_uses_each_jobs_latest_val_score(seeded):
+    db, engine = seeded
+    assert database_status(engine).state is DatabaseState.READY
+    table = leaderboard(engine)
+    ava = table[table["task"] == "ava"]
+    assert list(ava["frame_map"]) == pytest.approx(
+        sorted((100 * v for m, v in AVA_EVAL_SCORES.items() if m != "fast32x2"), reverse=True))
+    assert list(ava["member"])[0] == "ensemble"
+    kinetics = table[table["task"] == "kinetics"].set_index("member")
+    assert kinetics.loc["sf8x8", "top1"] == pytest.approx(70.6)  # step 20, not step 10's 60.6
+    assert kinetics.loc["sf8x8", "challenge_error"] == pytest.approx(((100 - 70.6) + (100 - 89.2)) / 2)
+
+
+def test_metric_curve_is_downsampled_in_sql(seeded):
+    db, engine = seeded
+    job = db.job_ids["ensemble_ava/finetune_ava.train.sf8x8"]
+    full = metric_curve(engine, job, "train", "loss")
+    assert list(full["step"]) == list(range(1, TRAIN_STEPS + 1))
+    coarse = metric_curve(engine, job, "train", "loss", max_points=10)
+    assert len(coarse) <= 10
+    # each point is the mean of its bucket of consecutive steps (width (48-1)//10+1 = 5)
+    assert coarse["value"].iloc[0] == pytest.approx(full["value"].iloc[:5].mean())
+    names = metric_series_names(engine, job)
+    assert set(names["name"]) == {"loss", "lr", "clips_per_s"}
+
+
+def test_per_class_ap_sorted_best_first(seeded):
+    db, engine = seeded
+    frame = per_class_ap(engine, db.job_ids["ensemble_ava/evaluate.val.sf8x8"], {1: "bend/bow (at the waist)"})
+    assert len(frame) == 60
+    assert list(frame["ap"]) == sorted(frame["ap"], reverse=True)
+    assert frame.set_index("action_id").loc[1, "ap"] == pytest.approx(100 * db.per_class_ap[1])
+
+
+def test_dag_and_attempts_of_an_experiment(seeded):
+    db, engine = seeded
+    jobs = experiment_jobs(engine, db.ava_experiment_id)
+    assert len(jobs) == 11
+    edges = set(job_edges(engine, db.ava_experiment_id))
+    ensemble = db.job_ids["ensemble_ava/ensemble.val"]
+    assert {d for j, d in edges if j == ensemble} == {
+        db.job_ids[f"ensemble_ava/evaluate.val.{m}"] for m in ("sf8x8", "sf16x8_ctx_iou09_18k")}
+    attempts = experiment_attempts(engine, db.ava_experiment_id)
+    assert sorted(attempts["state"].value_counts().items()) == [
+        ("COMPLETED", 9), ("FAILED", 1), ("PREEMPTED", 3), ("RUNNING", 1)]
+    assert attempts.loc[attempts["state"] == "PREEMPTED", "duration_s"].tolist() == [1200.0] * 3
+
+
+def test_config_diff_lists_only_changed_keys():
+    left = {"model": {"name": "a", "depth": 101}, "lr": 0.1, "scales": [256, 340]}
+    right = {"model": {"name": "b", "depth": 101}, "scales": [256, 360], "extra": True}
+    diff = config_diff(left, right)
+    assert diff.to_dict("records") == [
+        {"key": "extra", "left": "—", "right": "true"},
+        {"key": "lr", "left": "0.1", "right": "—"},
+        {"key": "model.name", "left": json.dumps("a"), "right": json.dumps("b")},
+        {"key": "scales", "left": "[256, 340]", "right": "[256, 360]"},
+    ]
