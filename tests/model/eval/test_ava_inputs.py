@@ -1,0 +1,144 @@
+"""AVA evaluator: hand-computed cases, bad input, the drop-in CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from official_ava_driver import official_metrics
+from model.eval.ava import AvaInputError, frame_map, read_ava_csv, read_labelmap
+
+LABELMAP = 'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\nitem {\n  name: "watch (a person)"\n  id: 80\n}\n'
+
+
+@pytest.fixture
+def labelmap(tmp_path):
+    path = tmp_path / "labelmap.pbtxt"
+    path.write_text(LABELMAP)
+    return path
+
+
+def _write(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("".join(r + "\n" for r in rows))
+    return path
+
+
+def _map(tmp_path, labelmap, gt_rows, det_rows, **kw):
+    gt = _write(tmp_path, "gt.csv", gt_rows)
+    det = _write(tmp_path, "det.csv", det_rows)
+    return frame_map(gt, det, labelmap, expected_classes=None, **kw)
+
+
+def test_hand_computed_average_precision(tmp_path, labelmap):
+    gt = ["v,0902,0.000,0.000,0.500,0.500,1,0", "v,0903,0.000,0.000,0.500,0.500,1,0"]
+    # IoU exactly 0.5 counts; a duplicate of a matched box is a false positive; class 80 has no GT.
+    half = "v,0902,0.000,0.000,0.500,0.250"  # IoU 0.125/0.25 = 0.5
+    det = [f"{half},1,0.9", f"{half},1,0.8", "v,0903,0.500,0.500,1.000,1.000,1,0.7",
+           "v,0903,0.000,0.000,0.500,0.500,80,0.9", "v,0902,0.000,0.000,0.500,0.500,7,0.99"]
+    result = _map(tmp_path, labelmap, gt, det)
+    # ranked: TP, FP, FP -> precision 1 at recall 0.5, never reaches recall 1: AP = 0.5
+    assert result.per_class_ap[1] == 0.5
+    assert pd.isna(result.per_class_ap[80])
+    assert result.mAP == 0.5
+    assert result.out_of_map_detection_rows == 1
+
+
+def test_class_with_ground_truth_and_no_detection_scores_zero(tmp_path, labelmap):
+    gt = ["v,0902,0.000,0.000,0.500,0.500,1,0", "v,0902,0.000,0.000,0.500,0.500,80,0"]
+    result = _map(tmp_path, labelmap, gt, ["v,0902,0.000,0.000,0.500,0.500,1,0.3"])
+    assert result.per_class_ap == {1: 1.0, 80: 0.0}
+    assert result.mAP == 0.5
+
+
+def test_equal_iou_ties_follow_the_official_ground_truth_order(tmp_path, labelmap):
+    """Two GT boxes of a class at the same IoU from a detection: the official evaluator takes
+    the first in its heap order (here A, although the file lists B first)."""
+    gt = ["v,0902,0.250,0.000,0.750,0.500,1,0",   # B
+          "v,0902,0.000,0.000,0.500,0.500,1,1"]   # A
+    det = ["v,0902,0.125,0.000,0.625,0.500,1,0.9",  # IoU 0.6 with both
+           "v,0902,0.000,0.000,0.500,0.500,1,0.8"]  # exactly A
+    result = _map(tmp_path, labelmap, gt, det)
+    with contextlib.redirect_stdout(io.StringIO()):
+        official = official_metrics(str(labelmap), str(tmp_path / "gt.csv"), str(tmp_path / "det.csv"))
+    ours = result.official_metrics()
+    assert ours.keys() == official.keys()
+    assert all(ours[k] == official[k] or (pd.isna(ours[k]) and pd.isna(official[k])) for k in ours)
+    assert result.per_class_ap[1] == 0.5  # the 0.9 detection took A, so the exact-A one is a FP
+
+
+def test_unknown_videos_warn_or_fail_when_strict(tmp_path, labelmap):
+    gt = ["v,0902,0.000,0.000,0.500,0.500,1,0"]
+    det = ["v,0902,0.000,0.000,0.500,0.500,1,0.5", "ghost,0902,0.000,0.000,0.500,0.500,1,0.9"]
+    with pytest.warns(UserWarning, match="1 detection rows on 1 videos absent"):
+        result = _map(tmp_path, labelmap, gt, det)
+    assert result.unknown_video_rows == 1 and result.per_class_ap[1] == 0.5
+    with pytest.raises(AvaInputError, match=r"det.csv:2: .*absent from the ground truth"):
+        _map(tmp_path, labelmap, gt, det, strict=True)
+
+
+@pytest.mark.parametrize("row,message", [
+    ("v,0902,0.000,0.000,0.500,0.500,1,0.5,9", "wrong number of columns"),
+    ("v,0902,0.000,0.000,1.500,0.500,1,0.5", "x2 is outside"),
+    ("v,0902,0.600,0.000,0.500,0.500,1,0.5", "inverted box"),
+    ("v,0902,0.000,0.000,0.500,0.500,1,high", "score 'high' is not a number"),
+    ("v,0902,0.000,0.000,0.500,0.500,1,nan", "score 'nan' is not a number"),
+    ("v,09x2,0.000,0.000,0.500,0.500,1,0.5", "timestamp '09x2' is not an integer"),
+    ("v,0902,0.000,0.000,0.500,0.500", "missing field"),
+    ("", "empty or short row"),
+])
+def test_bad_detection_rows_name_file_and_line(tmp_path, row, message):
+    path = _write(tmp_path, "det.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0.5", row])
+    with pytest.raises(AvaInputError, match=message) as info:
+        read_ava_csv(path, scored=True)
+    assert info.value.line == 2 and info.value.path == str(path)
+
+
+def test_empty_files_and_short_label_maps(tmp_path, labelmap):
+    with pytest.raises(AvaInputError, match="empty file"):
+        read_ava_csv(_write(tmp_path, "empty.csv", []), scored=True)
+    with pytest.raises(AvaInputError, match="2 entries, expected 60"):
+        read_labelmap(labelmap)
+    assert read_labelmap(labelmap, expected_classes=None) == {1: "bend/bow (at the waist)", 80: "watch (a person)"}
+
+
+def test_dataframe_detections_equal_file_detections(tmp_path, labelmap):
+    gt = ["v,0902,0.000,0.000,0.500,0.500,1,0", "v,0903,0.100,0.000,0.500,0.500,80,0"]
+    det = ["v,0902,0.000,0.000,0.400,0.500,1,0.4", "v,0903,0.100,0.000,0.500,0.400,80,0.8",
+           "v,0903,0.000,0.000,0.500,0.500,1,0.6"]
+    from_file = _map(tmp_path, labelmap, gt, det)
+    frame = pd.read_csv(tmp_path / "det.csv", header=None,
+                        names=["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score"])
+    from_frame = frame_map(tmp_path / "gt.csv", frame, labelmap, expected_classes=None)
+    assert from_frame.per_class_ap == from_file.per_class_ap
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "model.eval.ava", *args], capture_output=True, text=True)
+
+
+def test_cli_json_and_official_output(tmp_path, labelmap):
+    gt = _write(tmp_path, "gt.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0", "v,0903,0.000,0.000,0.500,0.500,1,0"])
+    det = _write(tmp_path, "det.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0.9", "v,903,0.000,0.000,0.500,0.500,1,0.1"])
+    excl = _write(tmp_path, "excl.csv", ["v,0903"])
+    done = _cli("-l", str(labelmap), "-g", str(gt), "-d", str(det), "-e", str(excl), "--json",
+                "--expected-classes", "0")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"mAP": 1.0, "per_class_ap": {"1": 1.0, "80": None}}
+    done = _cli("-l", str(labelmap), "-g", str(gt), "-d", str(det), "--expected-classes", "0")
+    assert "'PascalBoxes_Precision/mAP@0.5IOU': 1.0" in done.stdout
+    assert "'PascalBoxes_PerformanceByCategory/AP@0.5IOU/bend/bow (at the waist)': 1.0" in done.stdout
+
+
+def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path, labelmap):
+    gt = _write(tmp_path, "gt.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0"])
+    det = _write(tmp_path, "det.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0.9", "v,0902,abc,0.000,0.500,0.500,1,0.9"])
+    done = _cli("-l", str(labelmap), "-g", str(gt), "-d", str(det), "--expected-classes", "0")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {det}:2: x1 'abc' is not a number"
