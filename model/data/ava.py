@@ -105,7 +105,7 @@ class AvaDataset(Dataset):
         parts = _GT_SPLITS[split] or ("test",)
         gt: dict[Keyframe, list[AvaBox]] = {}
         excluded: set[Keyframe] = set()
-        proposals: dict[Keyframe, list[AvaBox]] = {}
+        kept_proposals: dict[Keyframe, list[AvaBox]] = {}
         sources: dict[Keyframe, tuple[Path, int]] = {}
         for part in parts:
             if part in _GT_SPLITS[split]:
@@ -121,15 +121,15 @@ class AvaDataset(Dataset):
                 kept = [b for b in boxes if b.score > proposal_score_thresh]
                 sources.setdefault(key, (proposal_path, boxes[0].line))
                 if kept:
-                    proposals.setdefault(key, []).extend(kept)
+                    kept_proposals.setdefault(key, []).extend(kept)
         self._check_timestamps(sources)
         if mode == "train":
             keys = sorted(k for k in gt if k not in excluded)
-            self.samples = [(k, self._train_boxes(gt[k], proposals.get(k, []),
+            self.samples = [(k, self._train_boxes(gt[k], kept_proposals.get(k, []),
                                                   train_iou_thresh)) for k in keys]
         else:
-            keys = sorted(k for k in proposals if k not in excluded)
-            self.samples = [(k, proposals[k]) for k in keys]
+            keys = sorted(k for k in kept_proposals if k not in excluded)
+            self.samples = [(k, kept_proposals[k]) for k in keys]
         if not self.samples:
             raise EmptySplitError(annotations, f"split {split!r} ({mode}) has no keyframe "
                                   "with boxes")

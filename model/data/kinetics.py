@@ -18,13 +18,14 @@ dropped too and every kept video has all its views. In training an undecodable v
 while loading is logged and replaced by another video drawn from the same per-sample random
 stream (PySlowFast retries the same way). Every drop and replacement is counted in
 ``bad_videos``; when the count exceeds ``bad_video_cap`` (an int = that many files; a float
-in (0, 1) = that fraction of the split) loading stops with ``TooManyBadVideosError``. With
+in (0, 1) = that fraction of the split, rounded up) loading stops with ``TooManyBadVideosError``. With
 DataLoader workers each worker process counts its own replacements.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ class KineticsDataset(Dataset):
                                    if r.label is not None})
         class_ids = {name: i for i, name in enumerate(self.classes)}
         self.bad_videos = 0
-        self._cap = (int(bad_video_cap * len(rows)) if isinstance(bad_video_cap, float)
+        self._cap = (math.ceil(bad_video_cap * len(rows)) if isinstance(bad_video_cap, float)
                      else int(bad_video_cap))
         self.videos: list[tuple[Path, int]] = []
         for row in rows:

@@ -1,0 +1,118 @@
+"""The generated datasets: official layouts and formats, determinism, motion-defined labels."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from model.data.ava_labelmap import AVA_EVALUATED_IDS, read_label_map
+from model.data.decode import decode_frames, probe_video
+from model.data.synthetic import generate_ava, generate_kinetics
+from model.data.synthetic.kinetics_gen import KINETICS_MOTIONS
+
+
+def test_kinetics_layout_and_csv_format(kinetics_root):
+    classes = (kinetics_root / "annotations" / "classes.txt").read_text().split("\n")[:-1]
+    assert classes == list(KINETICS_MOTIONS)[:3]
+    for split, count in (("train", 9), ("validate", 6), ("test", 6)):
+        with open(kinetics_root / "annotations" / f"{split}.csv", newline="") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[0] == ["label", "youtube_id", "time_start", "time_end", "split"]
+        assert len(rows) == 1 + count
+        for label, youtube_id, start, end, row_split in rows[1:]:
+            assert row_split == split and len(youtube_id) == 11
+            video = (kinetics_root / "videos" / split / label
+                     / f"{youtube_id}_{int(start):06d}_{int(end):06d}.mp4")
+            info = probe_video(video)
+            assert (info.width, info.height) == (80, 60)
+            assert info.duration_s == np.float64(int(end) - int(start))
+
+
+def test_700_like_set_extends_the_600_like_set(tmp_path):
+    small = generate_kinetics(tmp_path / "k600", seed=1, version="600", videos_per_class=1,
+                              eval_videos_per_class=1, duration_s=1)
+    large = generate_kinetics(tmp_path / "k700", seed=1, version="700", videos_per_class=1,
+                              eval_videos_per_class=1, duration_s=1)
+    k600 = (small / "annotations" / "classes.txt").read_text().split()
+    k700 = (large / "annotations" / "classes.txt").read_text().split()
+    assert len(k700) > len(k600) and k700[: len(k600)] == k600
+
+
+def test_generation_is_deterministic_by_seed(tmp_path):
+    def make(name, seed):
+        return generate_ava(tmp_path / name, seed=seed, movies=(1, 1, 1), duration_s=5)
+
+    first, again, other = make("a", 4), make("b", 4), make("c", 5)
+    for name in ("ava_train_v2.2.csv", "ava_val_person_proposals.json"):
+        text = (first / "annotations" / name).read_text()
+        assert text == (again / "annotations" / name).read_text()
+        assert text != (other / "annotations" / name).read_text()
+    video = next((first / "videos").iterdir()).name
+    assert np.array_equal(decode_frames(first / "videos" / video, [1.0, 2.0]),
+                          decode_frames(again / "videos" / video, [1.0, 2.0]))
+
+
+def _object_x(frames: np.ndarray) -> np.ndarray:
+    """Horizontal centroid of what differs from the per-pixel median (the moving shape)."""
+    background = np.median(frames, axis=0)
+    weight = np.abs(frames.astype(float) - background).sum(axis=-1)
+    columns = np.arange(frames.shape[2])
+    return (weight.sum(axis=1) * columns).sum(axis=1) / weight.sum(axis=(1, 2))
+
+
+def test_kinetics_classes_are_told_apart_by_motion(kinetics_root):
+    for label, sign in (("sliding left", -1), ("sliding right", 1)):
+        for video in (kinetics_root / "videos" / "train" / label).iterdir():
+            x = _object_x(decode_frames(video, np.linspace(0, 2.9, 30)))
+            assert sign * (x[-1] - x[0]) > 10, (video, x[0], x[-1])
+
+
+def test_ava_annotations_are_official_formats(ava_root):
+    annotations = ava_root / "annotations"
+    evaluated = read_label_map(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    assert tuple(evaluated) == AVA_EVALUATED_IDS and len(evaluated) == 60
+    assert list(read_label_map(annotations / "ava_action_list_v2.2.pbtxt")) == list(range(1, 81))
+    rows = list(csv.reader(open(annotations / "ava_train_v2.2.csv", newline="")))
+    assert rows and all(len(r) == 8 for r in rows)
+    for video_id, stamp, *box, action, person in rows:
+        assert len(stamp) == 4 and 902 <= int(stamp) <= 906  # 8 s movies
+        x1, y1, x2, y2 = map(float, box)
+        assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
+        assert int(action) in evaluated and person.isdigit()
+        assert (ava_root / "videos" / f"{video_id}.mp4").is_file()
+    per_box = {}
+    for r in rows:
+        per_box.setdefault(tuple(r[:6]), []).append(r[6])
+    assert {len(v) for v in per_box.values()} <= {1, 2, 3}
+    excluded = list(csv.reader(open(annotations / "ava_train_excluded_timestamps_v2.2.csv")))
+    assert excluded and all(len(r) == 2 for r in excluded)
+    assert all(tuple(r) not in {(k[0], k[1]) for k in per_box} for r in excluded)
+
+
+def test_ava_proposals_load_with_pycocotools_and_look_like_a_detector(ava_root):
+    annotations = ava_root / "annotations"
+    index = COCO(str(annotations / "ava_val_person_proposals_images.json"))
+    results = index.loadRes(str(annotations / "ava_val_person_proposals.json"))
+    scores = np.array([a["score"] for a in results.dataset["annotations"]])
+    assert len(scores) > 10
+    assert scores.max() > 0.9 and scores.min() < 0.8  # some proposals fall under 0.8
+    for image in index.dataset["images"]:
+        video_id, stamp = image["file_name"].split(",")
+        assert (ava_root / "videos" / f"{video_id}.mp4").is_file() and len(stamp) == 4
+    predicted = list(csv.reader(open(annotations / "ava_detection_val_boxes_and_labels.csv")))
+    assert len(predicted) == len(scores) and all(r[6] == "" for r in predicted)
+    assert json.loads((annotations / "ava_test_person_proposals.json").read_text())
+
+
+def test_command_line_writes_a_dataset(tmp_path):
+    out = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "model.data.synthetic", "--out", str(out),
+                    "--kind", "ava", "--movies", "1", "1", "1", "--duration", "5"],
+                   check=True, capture_output=True)
+    assert (out / "annotations" / "ava_val_v2.2.csv").stat().st_size > 0
+    assert len(list((out / "videos").glob("*.mp4"))) == 3
