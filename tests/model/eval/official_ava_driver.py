@@ -48,7 +48,6 @@ class _NumpyWithLegacyAliases(types.ModuleType):
 
 _NP = _NumpyWithLegacyAliases("numpy")
 _NP.float = float
-_NP.int = int
 _NP.bool = bool
 _NP.NAN = np.nan
 
