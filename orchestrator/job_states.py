@@ -131,7 +131,9 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
         return Verdict(current)
 
     # PENDING / RUNNING / REQUEUED: follow the scheduler, noting restarts it did itself.
-    restarted = current in INTERRUPTED or observation.restarts > requeues_seen
+    # A job never goes back from RUNNING to PENDING unless the scheduler requeued it.
+    restarted = (current in INTERRUPTED or observation.restarts > requeues_seen
+                 or (current == S.RUNNING.value and observed == S.PENDING.value))
     if observed == S.REQUEUED.value:
         return Verdict(S.REQUEUED.value, _requeue_reason(observation), via_requeued=False) \
             if current != S.REQUEUED.value else Verdict(current)

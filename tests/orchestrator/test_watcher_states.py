@@ -83,6 +83,12 @@ def test_a_requeue_missed_between_polls_is_recorded_from_restarts() -> None:
     assert not again.via_requeued
 
 
+def test_running_back_to_pending_is_a_requeue() -> None:
+    verdict = judge_attempt("RUNNING", obs("PENDING"), RUNNING_FILES, NONE, OLD)
+    assert verdict.via_requeued and verdict.state == "PENDING"
+    assert not judge_attempt("SUBMITTED", obs("PENDING"), NO_FILES, NONE, FRESH).via_requeued
+
+
 def test_timeout_ends_the_attempt_at_once() -> None:
     verdict = judge_attempt("RUNNING", obs("TIMEOUT"), RUNNING_FILES, NONE, FRESH)
     assert (verdict.state, verdict.final, verdict.deterministic_failure) == ("TIMEOUT", True, False)
