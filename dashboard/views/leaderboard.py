@@ -28,10 +28,12 @@ for column, chosen in (("task", tasks), ("dataset", datasets), ("model", models)
         shown = shown[shown[column].isin(chosen)]
 
 
-def _formatted(frame: pd.DataFrame, scores: list[str]) -> pd.DataFrame:
+def _formatted(frame: pd.DataFrame, scores: list[str], *, as_printed: bool = False) -> pd.DataFrame:
+    """Scores as text: ours with two decimals, the report's exactly as printed there."""
     out = frame.copy()
     for score in scores:
-        out[score] = out[score].astype(object).map(percent)
+        out[score] = out[score].astype(object).map(
+            (lambda v: "—" if pd.isna(v) else f"{v:g}") if as_printed else percent)
     return out
 
 
@@ -50,11 +52,12 @@ if not tasks or "ava" in tasks:
     else:
         page = paginate(_ranked(ava, ["frame_map"]), key="ava_page")
         st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                       "frame_map", "step", "state"]].set_index("rank"))
+                       "frame_map", "step", "state"]], hide_index=True)
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
         st.table(_formatted(reference[["source", "model", "dataset", "frame_map", "test_map"]],
-                            ["frame_map", "test_map"]).rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}))
+                            ["frame_map", "test_map"], as_printed=True).rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}),
+                 hide_index=True)
 
 if not tasks or "kinetics" in tasks:
     st.subheader("Kinetics: top-1 / top-5 (%) and challenge error (mean of top-1 and top-5 error)")
@@ -63,11 +66,12 @@ if not tasks or "kinetics" in tasks:
     else:
         page = paginate(_ranked(kinetics, ["top1", "top5", "challenge_error"]), key="kinetics_page")
         st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                       "top1", "top5", "challenge_error", "step", "state"]].set_index("rank"))
+                       "top1", "top5", "challenge_error", "step", "state"]], hide_index=True)
     reference = published[published["task"] == "kinetics"]
     with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
         st.table(_formatted(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],
-                            ["top1", "top5", "challenge_error"]))
+                            ["top1", "top5", "challenge_error"], as_printed=True),
+                 hide_index=True)
 
 if not shown.empty:
     st.subheader("Open a run")

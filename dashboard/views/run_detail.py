@@ -42,7 +42,12 @@ else:
             curve = data.metric_curve(info.job_id, row.split, row.name)
             title = f"{row.split} / {row.name}" + (" (downsampled)" if len(curve) < row.points else "")
             st.markdown(f"**{title}**")
-            st.line_chart(curve, x="step", y="value", height=220)
+            st.altair_chart(
+                alt.Chart(curve).mark_line(point=len(curve) < 30)
+                .encode(x=alt.X("step:Q", axis=alt.Axis(format="d")),
+                        y=alt.Y("value:Q", title=row.name, scale=alt.Scale(zero=False)),
+                        tooltip=["step", alt.Tooltip("value:Q", format=".4g")])
+                .properties(height=220))
 
 if info.task == "ava":
     ap = data.per_class_ap(info.job_id)
@@ -50,9 +55,10 @@ if info.task == "ava":
         st.subheader(f"Per-class AP on val ({len(ap)} classes, mean {ap['ap'].mean():.2f})")
         chart = (alt.Chart(ap).mark_bar()
                  .encode(x=alt.X("ap:Q", title="AP (%)"),
-                         y=alt.Y("name:N", sort="-x", title=None),
+                         y=alt.Y("name:N", sort="-x", title=None,
+                                 axis=alt.Axis(labelOverlap=False, labelLimit=260)),
                          tooltip=["action_id", "name", alt.Tooltip("ap:Q", format=".2f")])
-                 .properties(height=14 * len(ap)))
+                 .properties(height=18 * len(ap)))
         st.altair_chart(chart)
 else:
     predictions = data.job_artifacts(info.job_id, "predictions")
