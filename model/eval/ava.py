@@ -29,16 +29,14 @@ See docs/evaluation.md.
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import math
 import os
 import pprint
 import sys
 import warnings
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,12 +48,17 @@ from model.eval.ava_io import (
     read_labelmap,
     validate_frame,
 )
+from model.eval.ava_matching import (
+    IOU_THRESHOLD,
+    average_precision,
+    order_groundtruth,
+    select_detections,
+    true_positives,
+)
 
 __all__ = ["AvaResult", "AvaInputError", "frame_map", "read_labelmap", "read_ava_csv",
            "read_exclusions", "main"]
 
-IOU_THRESHOLD = 0.5
-DETECTIONS_PER_KEYFRAME = 50
 _METRIC_PREFIX = "PascalBoxes_"
 
 Source = str | os.PathLike[str] | pd.DataFrame
@@ -95,149 +98,6 @@ def _load(source: Source, *, scored: bool, name: str) -> tuple[pd.DataFrame, str
     if isinstance(source, pd.DataFrame):
         return validate_frame(source, f"<{name} DataFrame>", scored=scored), f"<{name} DataFrame>"
     return read_ava_csv(source, scored=scored), os.fspath(source)
-
-
-def _official_keyframe_order(rows: Sequence[tuple], capacity: int) -> list[int]:
-    """Indices of ``rows`` (file order) the official ``read_csv`` keeps, in its output order.
-
-    Replays its ``heapq`` over ``(score, action_id, y1, x1, y2, x2)`` tuples and its stable
-    ``sorted(key=-score)``. Rows with identical tuples are interchangeable downstream, so
-    mapping a kept tuple back to any of its equal rows is exact.
-    """
-    heap: list[tuple] = []
-    for row in rows:
-        if capacity < 1 or len(heap) < capacity:
-            heapq.heappush(heap, row)
-        elif row[0] > heap[0][0]:
-            heapq.heapreplace(heap, row)
-    positions: dict[tuple, list[int]] = defaultdict(list)
-    for i in range(len(rows) - 1, -1, -1):
-        positions[rows[i]].append(i)
-    return [positions[t].pop() for t in sorted(heap, key=lambda t: -t[0])]
-
-
-def _row_tuples(frame: pd.DataFrame, index: np.ndarray) -> list[tuple]:
-    cols = [frame[c].to_numpy()[index].tolist() for c in ("score", "action_id", "y1", "x1", "y2", "x2")]
-    return list(zip(*cols))
-
-
-def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and position-within-run for a key array sorted so equal keys are adjacent."""
-    change = np.ones(len(keys), dtype=bool)
-    change[1:] = keys[1:] != keys[:-1]
-    starts = np.flatnonzero(change)
-    run_start = np.repeat(starts, np.diff(np.append(starts, len(keys))))
-    return starts, np.arange(len(keys)) - run_start
-
-
-def _order_groundtruth(gt: pd.DataFrame, kf: np.ndarray, num_slots: int) -> np.ndarray:
-    """GT row indices sorted by (keyframe, class), then in the official within-keyframe order.
-
-    The order among boxes of one class only matters for equal-IoU ties, so the heap replay
-    runs only on keyframes holding two boxes of the same class.
-    """
-    n = len(gt)
-    pos = np.arange(n, dtype=np.int64)
-    cls = gt["action_id"].to_numpy()
-    gkey = kf * num_slots + cls
-    counts = pd.Series(gkey).map(pd.Series(gkey).value_counts()).to_numpy()
-    replay = np.unique(kf[counts > 1])
-    if len(replay):
-        idx = np.flatnonzero(np.isin(kf, replay))
-        idx = idx[np.argsort(kf[idx], kind="stable")]  # file order within each keyframe
-        starts, _ = _segments(kf[idx])
-        for s, e in zip(starts, np.append(starts[1:], len(idx))):
-            rows_idx = idx[s:e]
-            order = _official_keyframe_order(_row_tuples(gt, rows_idx), 0)
-            pos[rows_idx[order]] = rows_idx[0] + np.arange(len(order))
-    return np.lexsort((pos, gkey))
-
-
-def _select_detections(det: pd.DataFrame, rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Rows (positions in ``det``) kept by the top-50 cap, by keyframe rank then official order.
-
-    ``rows`` are the candidate rows in file order, ``rank`` their keyframe's first-appearance
-    rank. Keyframes without tied scores keep their 50 best by a vectorised sort; those with
-    ties are replayed through the official heap.
-    """
-    score = det["score"].to_numpy()[rows]
-    order = np.lexsort((-score, rank))
-    r, s = rank[order], score[order]
-    del score
-    _, within = _segments(r)
-    tied = np.zeros(len(order), dtype=bool)
-    tied[1:] = (r[1:] == r[:-1]) & (s[1:] == s[:-1])
-    tied_kf = np.unique(r[tied])
-    plain = (within < DETECTIONS_PER_KEYFRAME)
-    if len(tied_kf):
-        plain &= ~np.isin(r, tied_kf)
-    parts_idx, parts_rank, parts_pos = [order[plain]], [r[plain]], [within[plain]]
-    del order, r, s, within, plain
-    if len(tied_kf):
-        idx = np.flatnonzero(np.isin(rank, tied_kf))
-        idx = idx[np.argsort(rank[idx], kind="stable")]  # file order within each keyframe
-        starts, _ = _segments(rank[idx])
-        for s0, e0 in zip(starts, np.append(starts[1:], len(idx))):
-            sub = idx[s0:e0]
-            kept = sub[_official_keyframe_order(_row_tuples(det, rows[sub]), DETECTIONS_PER_KEYFRAME)]
-            parts_idx.append(kept)
-            parts_rank.append(np.full(len(kept), rank[sub[0]]))
-            parts_pos.append(np.arange(len(kept)))
-    idx, rk, ps = (np.concatenate(p) for p in (parts_idx, parts_rank, parts_pos))
-    return rows[idx[np.lexsort((ps, rk))]]
-
-
-def _iou(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of [y1, x1, y2, x2] boxes with the official operation order (bit-equal)."""
-    zeros = np.zeros(len(det))
-    heights = np.maximum(zeros, np.minimum(det[:, 2], gt[:, 2]) - np.maximum(det[:, 0], gt[:, 0]))
-    widths = np.maximum(zeros, np.minimum(det[:, 3], gt[:, 3]) - np.maximum(det[:, 1], gt[:, 1]))
-    intersect = heights * widths
-    area_det = (det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1])
-    area_gt = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
-    return intersect / (area_det + area_gt - intersect)
-
-
-def _true_positives(det_key: np.ndarray, det_box: np.ndarray,
-                    gt_key: np.ndarray, gt_box: np.ndarray) -> np.ndarray:
-    """Greedy official matching, vectorised; detections given in processing order."""
-    lo = np.searchsorted(gt_key, det_key, side="left")
-    n = np.searchsorted(gt_key, det_key, side="right") - lo
-    has_gt = n > 0
-    tp = np.zeros(len(det_key), dtype=bool)
-    if not has_gt.any():
-        return tp
-    pair_det = np.repeat(np.arange(len(det_key)), n)
-    pair_start = np.cumsum(n) - n
-    pair_gt = lo[pair_det] + (np.arange(len(pair_det)) - pair_start[pair_det])
-    iou = _iou(det_box[pair_det], gt_box[pair_gt])
-    best = np.full(len(det_key), -np.inf)
-    best[has_gt] = np.maximum.reduceat(iou, pair_start[has_gt])
-    is_best = iou == best[pair_det]
-    first_det, first_pair = np.unique(pair_det[is_best], return_index=True)
-    matched_gt = np.full(len(det_key), -1, dtype=np.int64)
-    matched_gt[first_det] = pair_gt[np.flatnonzero(is_best)[first_pair]]
-    candidates = np.flatnonzero(has_gt & (best >= IOU_THRESHOLD))
-    _, first = np.unique(matched_gt[candidates], return_index=True)
-    tp[candidates[first]] = True
-    return tp
-
-
-def _average_precision(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
-    """metrics.compute_precision_recall + compute_average_precision, same float operations."""
-    if scores.size == 0:
-        return 0.0
-    sorted_indices = np.argsort(scores)[::-1]
-    true_positive = tp.astype(int)[sorted_indices]
-    cum_tp = np.cumsum(true_positive)
-    cum_fp = np.cumsum(1 - true_positive)
-    precision = cum_tp.astype(float) / (cum_tp + cum_fp)
-    recall = cum_tp.astype(float) / num_gt
-    recall = np.concatenate([[0], recall, [1]])
-    precision = np.concatenate([[0], precision, [0]])
-    precision = np.maximum.accumulate(precision[::-1])[::-1]
-    indices = np.where(recall[1:] != recall[:-1])[0] + 1
-    return float(np.sum((recall[indices] - recall[indices - 1]) * precision[indices]))
 
 
 def frame_map(groundtruth_csv: Source, detections_csv: Source,
@@ -306,18 +166,18 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         warnings.warn(text, stacklevel=2)
     del unknown, det_video
 
-    gt_order = _order_groundtruth(gt, gt_kf, num_slots)
+    gt_order = order_groundtruth(gt, gt_kf, num_slots)
     gt_key = (gt_kf * num_slots + gt["action_id"].to_numpy())[gt_order]
     gt_box = gt[["y1", "x1", "y2", "x2"]].to_numpy()[gt_order]
 
-    kept = _select_detections(det, rows, pd.factorize(det_kf[rows])[0])
+    kept = select_detections(det, rows, pd.factorize(det_kf[rows])[0])
     del rows
     box = np.stack([det[c].to_numpy()[kept] for c in ("y1", "x1", "y2", "x2")], axis=1)
     valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
     kept, box = kept[valid], box[valid]
     cls = det["action_id"].to_numpy()[kept]
     scores = det["score"].to_numpy()[kept]
-    tp = _true_positives(det_kf[kept] * num_slots + cls, box, gt_key, gt_box)
+    tp = true_positives(det_kf[kept] * num_slots + cls, box, gt_key, gt_box)
 
     num_gt = np.bincount(gt["action_id"].to_numpy(), minlength=num_slots)
     by_class = np.argsort(cls, kind="stable")
@@ -327,7 +187,7 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         if num_gt[class_id] == 0:
             continue
         members = by_class[bounds[class_id]:bounds[class_id + 1]]
-        ap[class_id - 1] = _average_precision(scores[members], tp[members], int(num_gt[class_id]))
+        ap[class_id - 1] = average_precision(scores[members], tp[members], int(num_gt[class_id]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no class has ground truth
         mean_ap = float(np.nanmean(ap))
