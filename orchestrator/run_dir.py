@@ -28,7 +28,10 @@ class RunDirSnapshot:
     def failed_message(self) -> str | None:
         """The job's own verdict of a deterministic failure (NaN loss, bad config, bad data)."""
         if self.status_state == "failed":
-            return str((self.status or {}).get("message") or "the job reported failure without a message")
+            status = self.status or {}
+            message = str(status.get("message") or "the job reported failure without a message")
+            kind = status.get("error_kind")  # jobs/errors.py: nan_loss, bad_data, bad_config, exception
+            return f"{kind}: {message}" if kind and not message.startswith(f"{kind}:") else message
         return None
 
     @property
