@@ -11,4 +11,5 @@ if _REPO_ROOT not in sys.path:
 
 pytest_plugins = [
     "tests.fixtures_db",
+    "tests.fixtures_slurm",
 ]
