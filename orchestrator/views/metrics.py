@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, and_, func, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Metric
@@ -29,7 +29,12 @@ def latest_metric_values(session: Session, metrics: Iterable[tuple[str, str]],
     metrics = list(metrics)
     if not metrics:
         return {}
-    wanted = tuple_(Metric.split, Metric.name).in_(metrics)
+    # split = ? AND name IN (...) per split: a range of the (split, name, job_id, step) index.
+    # (A row-value IN over (split, name) makes SQLite scan the whole index instead.)
+    names_by_split: dict[str, list[str]] = {}
+    for split, name in metrics:
+        names_by_split.setdefault(split, []).append(name)
+    wanted = or_(*(and_(Metric.split == split, Metric.name.in_(names)) for split, names in names_by_split.items()))
     latest = select(Metric.job_id, Metric.split, Metric.name, func.max(Metric.step).label("step")).where(wanted)
     if job_ids is not None:
         latest = latest.where(Metric.job_id.in_(job_ids if isinstance(job_ids, Select) else list(job_ids)))
@@ -38,6 +43,7 @@ def latest_metric_values(session: Session, metrics: Iterable[tuple[str, str]],
         latest, and_(Metric.job_id == latest.c.job_id, Metric.split == latest.c.split,
                      Metric.name == latest.c.name, Metric.step == latest.c.step))
     values: dict[int, dict[tuple[str, str], float]] = {}
-    for job_id, split, name, value in session.execute(query):
+    # Core execution (no ORM row processing): thousands of plain tuples.
+    for job_id, split, name, value in session.connection().execute(query):
         values.setdefault(job_id, {})[(split, name)] = value
     return values

@@ -55,20 +55,26 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
     if experiment is not None:
         job_filter = job_filter.where(Experiment.name == experiment)
 
-    counts = (select(Attempt.job_id, func.count().label("n"), func.max(Attempt.number).label("last"))
-              .where(Attempt.job_id.in_(job_filter)).group_by(Attempt.job_id).subquery())
-    latest = (select(Attempt.job_id, Attempt.started_at, Attempt.resumed_from_step)
+    counts = select(Attempt.job_id, func.count().label("n"), func.max(Attempt.number).label("last"))
+    if experiment is not None:
+        counts = counts.where(Attempt.job_id.in_(job_filter))
+    counts = counts.group_by(Attempt.job_id).subquery()
+    latest = (select(Attempt.job_id, counts.c.n, Attempt.started_at, Attempt.resumed_from_step)
               .join(counts, and_(Attempt.job_id == counts.c.job_id, Attempt.number == counts.c.last)))
-    latest_by_job = {job_id: (started, resumed) for job_id, started, resumed in session.execute(latest)}
-    count_by_job = dict(session.execute(select(counts.c.job_id, counts.c.n)).all())
+    count_by_job: dict[int, int] = {}
+    latest_by_job: dict[int, tuple] = {}
+    for job_id, count, started, resumed in session.connection().execute(latest):
+        count_by_job[job_id] = count
+        latest_by_job[job_id] = (started, resumed)
 
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
                     Job.error, Experiment.name, Experiment.task)
              .join(Experiment).order_by(Experiment.name, Job.id))
     if experiment is not None:
         query = query.where(Experiment.name == experiment)
-    jobs = session.execute(query).all()
-    metrics = latest_metric_values(session, set(KEY_METRIC_BY_TASK.values()), job_filter)
+    jobs = session.connection().execute(query).all()
+    metrics = latest_metric_values(session, sorted(set(KEY_METRIC_BY_TASK.values())),
+                                   job_filter if experiment is not None else None)
 
     rows = []
     for job_id, name, kind, state, step, total, error, experiment_name, task in jobs:
