@@ -8,7 +8,11 @@ unmapped, every one of our keys must be filled, and shapes must agree; the first
 raises `CheckpointMismatchError` naming the key. Non-model entries of a checkpoint file
 (optimizer state, epoch, cfg) are ignored; the model state is taken from "model_state"
 (PySlowFast .pyth), "state_dict" or "model" when present, after stripping a DDP "module."
-prefix. Files are read with `torch.load(weights_only=True)`.
+prefix. Files are read with `torch.load(weights_only=True)`. PySlowFast's Caffe2 model-zoo
+files (`.pkl`, {"blobs": {name: ndarray}}) are read with an unpickler that admits only NumPy
+arrays, their blob names translated to PySlowFast's (`model.nets.caffe2_names`), optimizer
+blobs (`*_momentum`, `lr`, `model_iter`) skipped. BN `num_batches_tracked` counters absent
+from a source (Caffe2 has none) are set to 0.
 
 `load_backbone_from_classification(model, state_dict)` is the AVA initialisation of the
 report: a detector takes every backbone tensor of a Kinetics classifier (ours, already
@@ -91,6 +95,10 @@ def _target_name(key: str, rules: list[_Rule]) -> str | None:
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The model state dict inside a checkpoint file (see the module docstring)."""
     path = Path(path)
+    if path.suffix == ".pkl":
+        from model.nets.caffe2_names import read_caffe2_blobs
+
+        return read_caffe2_blobs(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
@@ -134,6 +142,9 @@ def convert_state_dict(source_state: Mapping[str, torch.Tensor], model: nn.Modul
         if target in converted:
             raise CheckpointMismatchError(f"{source} key {key!r} maps to {target!r} twice", key=key)
         converted[target] = tensor.to(ours[target].dtype)
+    for key in ours:
+        if key.endswith(".num_batches_tracked") and key not in converted:
+            converted[key] = torch.zeros_like(ours[key], device="cpu")
     missing = [k for k in ours if k not in converted]
     if missing:
         raise CheckpointMismatchError(

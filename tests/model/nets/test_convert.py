@@ -1,5 +1,6 @@
 """Converters against peer outputs (fixtures from tests/fixtures/nets/make_peer_fixtures.py)."""
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,25 @@ def test_backbone_loading_names_a_wrong_shape():
     detector = build("slowfast_8x8_r101_tiny", task="ava", num_classes=80)  # lateral 5x1^2
     with pytest.raises(CheckpointMismatchError, match="backbone.lateral.pool1.conv.weight.*shape"):
         load_backbone_from_classification(detector, classifier.state_dict())
+
+
+def test_caffe2_model_zoo_pickle_converts_to_the_peer_output(tmp_path):
+    """Blob names were checked against PySlowFast's own Caffe2 name converter."""
+    _, inputs, _, peer_logits = load_fixture("pyslowfast_tiny_kinetics")
+    out = tmp_path / "from_caffe2.pt"
+    convert_checkpoint("pyslowfast", "slowfast_8x8_r101_nl_tiny", FIXTURES / "pyslowfast_tiny_caffe2.pkl", out)
+    model = build("slowfast_8x8_r101_nl_tiny", num_classes=10).eval()
+    model.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    with torch.no_grad():
+        assert torch.equal(model(inputs), peer_logits)
+
+
+def test_caffe2_pickle_with_code_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this would run",))
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"blobs": {"conv1_w": Payload()}}))
+    with pytest.raises(CheckpointMismatchError, match="builtins.print is not allowed"):
+        read_checkpoint(path)
