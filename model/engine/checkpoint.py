@@ -81,7 +81,7 @@ class CheckpointStore:
         self.keep = keep
 
     def path_for(self, step: int) -> Path:
-        return self.directory / f"step_{step:09d}.pt"
+        return self.directory / f"step_{step:06d}.pt"
 
     @property
     def latest_pointer(self) -> Path:

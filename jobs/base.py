@@ -1,0 +1,150 @@
+"""The common shape of every job kind: a submitit ``Checkpointable`` callable built from a run
+directory, also runnable as ``python -m jobs.<kind> --run-dir DIR``.
+
+Contract (docs/jobs.md): the job reads ``config.yaml`` and writes only the files of the job
+contract in its run directory -- ``status.json``, ``metrics.jsonl``, ``checkpoints/``,
+``predictions/``, ``tensorboard/``, ``result.json`` (written last, atomically: its presence
+means "done"). A second call on a finished run directory returns the stored result.
+
+Failures: a deterministic failure writes ``{"state": "failed", "error_kind": ...}`` and
+raises ``JobFailure`` (the CLI exits with status 1); a preemption/timeout goes through
+``checkpoint()``, which saves the training state, writes ``{"state": "checkpointed"}`` and
+returns the ``DelayedSubmission`` that resumes the same run directory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import submitit
+
+from jobs.config import JobConfig, load_job_config
+from jobs.errors import BadConfigError, BadDataError, JobFailure
+from model.engine.atomic import atomic_write_json
+from model.engine.checkpoint import CheckpointError
+from model.engine.reporting import StatusWriter, next_attempt
+
+__all__ = ["RunDirJob", "classify_error", "run_cli"]
+
+log = logging.getLogger("jobs")
+
+
+def classify_error(exc: BaseException) -> str:
+    """Map an exception to the ``error_kind`` of status.json."""
+    from model.engine.batchnorm import BatchNormGroupError
+    from model.engine.precision import PrecisionError
+    from model.engine.schedules import ScheduleError
+    from model.engine.trainer import EmptyDatasetError, NonFiniteLossError
+
+    if isinstance(exc, NonFiniteLossError):
+        return "nan_loss"
+    if isinstance(exc, (BadDataError, EmptyDatasetError)) or _is_data_error(exc):
+        return "bad_data"
+    if isinstance(exc, (BadConfigError, CheckpointError, ScheduleError, PrecisionError,
+                        BatchNormGroupError)) or _is_model_error(exc):
+        return "bad_config"
+    return "exception"
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    from model.data.errors import DataError
+    return isinstance(exc, DataError)
+
+
+def _is_model_error(exc: BaseException) -> bool:
+    from model.nets.errors import CheckpointMismatchError
+    return isinstance(exc, CheckpointMismatchError)
+
+
+class RunDirJob(submitit.helpers.Checkpointable):
+    """Base of the job kinds. Subclasses set ``kind`` and implement ``run(cfg) -> result``."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._trainer: Any = None  # set while a training loop runs (for checkpoint())
+        self._step = 0
+        self._total_steps = 0
+
+    # ------------------------------------------------------------------ entry points
+    def __call__(self) -> dict[str, Any]:
+        _configure_logging()
+        result_path = self.run_dir / "result.json"
+        if result_path.is_file():
+            log.info("%s already done (%s exists)", self.run_dir, result_path.name)
+            return json.loads(result_path.read_text())
+        self._attempt = next_attempt(self.run_dir / "status.json")
+        if self._is_main():
+            self._status_writer(0).write("running", 0, f"{self.kind} starting")
+        try:
+            cfg = load_job_config(self.run_dir)
+            result = self.run(cfg)
+        except Exception as exc:  # every failure is reported, then re-raised typed
+            kind = classify_error(exc)
+            message = f"{type(exc).__name__}: {exc}"
+            log.error("%s failed (%s): %s", self.kind, kind, message)
+            if self._is_main():
+                self._status_writer(self._total_steps).write(
+                    "failed", self._current_step(), message, error_kind=kind)
+            raise JobFailure(kind, message) from exc
+        if self._is_main():
+            atomic_write_json(result_path, result)
+            self._status_writer(self._total_steps).write(
+                "completed", self._current_step(), "done", eta_s=0.0)
+        log.info("%s done: %s", self.kind, {k: v for k, v in result.items()
+                                            if not isinstance(v, (dict, list))})
+        return result
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """submitit's preemption/timeout hook: save, mark checkpointed, resubmit this run dir."""
+        if self._trainer is not None:
+            self._trainer.checkpoint_now()
+        elif self._is_main():
+            self._status_writer(self._total_steps).write(
+                "checkpointed", self._current_step(), "preempted before training state existed")
+        return submitit.helpers.DelayedSubmission(type(self)(self.run_dir))
+
+    def run(self, cfg: JobConfig) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def _is_main(self) -> bool:
+        if self._trainer is not None:
+            return bool(self._trainer.dist.is_main)
+        return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
+
+    def _current_step(self) -> int:
+        return int(self._trainer.step) if self._trainer is not None else self._step
+
+    def _status_writer(self, total_steps: int) -> StatusWriter:
+        status = self.run_dir / "status.json"
+        attempt = getattr(self, "_attempt", None) or next_attempt(status)
+        self._attempt = attempt
+        return StatusWriter(status, total_steps, attempt, enabled=self._is_main())
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_cli(job_class: type[RunDirJob], argv: list[str] | None = None) -> int:
+    """``python -m jobs.<kind> --run-dir DIR``: exit 0 when done, 1 on a failure."""
+    parser = argparse.ArgumentParser(prog=f"python -m jobs.{job_class.kind}",
+                                     description=(job_class.__doc__ or "").split("\n")[0])
+    parser.add_argument("--run-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        job_class(args.run_dir)()
+    except JobFailure as exc:
+        print(f"jobs.{job_class.kind}: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,132 @@
+"""What pretrain and finetune_ava share: config.yaml -> network, data, optimiser, schedule,
+BN grouping, precision, distributed set-up -> ``model.engine.Trainer`` -> result."""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from jobs.config import JobConfig
+from jobs.errors import BadConfigError
+from jobs.inference import predict_ava, predict_kinetics
+from jobs.network import architecture, build_network, init_backbone, pathways_of
+from jobs.predictions import score_ava, score_kinetics
+from model.engine.batchnorm import group_batchnorm
+from model.engine.distributed import DistContext, init_distributed
+from model.engine.optim import build_sgd
+from model.engine.precision import Precision, resolve_device
+from model.engine.schedules import LRSchedule
+from model.engine.trainer import LoopSettings, Trainer
+
+__all__ = ["ava_step", "build_trainer", "kinetics_step", "train"]
+
+log = logging.getLogger("jobs")
+
+
+def kinetics_step(model: nn.Module, batch: dict, precision: Precision) -> tuple[torch.Tensor, int]:
+    """Softmax cross-entropy on the clip labels (the classifier has dropout 0.5 before it)."""
+    logits = model([precision.prepare_input(x) for x in batch["inputs"]])
+    labels = batch["label"].to(precision.device)
+    return nn.functional.cross_entropy(logits.float(), labels), int(labels.numel())
+
+
+def ava_step(model: nn.Module, batch: dict, precision: Precision) -> tuple[torch.Tensor, int]:
+    """Per-class sigmoid cross-entropy over the boxes (multi-label, 80 classes)."""
+    logits = model([precision.prepare_input(x) for x in batch["inputs"]],
+                   batch["boxes"].to(precision.device))
+    labels = batch["labels"].to(precision.device)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+    return loss, len(batch["video_id"])
+
+
+def _evaluator(cfg: JobConfig, precision: Precision, pathways: str
+               ) -> Callable[[nn.Module, int], dict[str, float]] | None:
+    """In-training validation (``schedule.eval_every``): Kinetics single-view top-1/5 on val,
+    AVA frame-mAP on val at the first test scale."""
+    from model.data import build_dataset
+
+    if int(cfg.get("schedule.eval_every", 0) or 0) <= 0:
+        return None
+    data = copy.deepcopy(cfg.section("data"))
+    data.update(split="val", test_num_clips=1, test_num_crops=1)
+    batch_size = int(data.get("batch_size", 8))
+    cache: dict[str, Any] = {}
+
+    def evaluate(model: nn.Module, step: int) -> dict[str, float]:
+        if "dataset" not in cache:
+            cache["dataset"] = build_dataset(data, mode="test", pathways=pathways)
+        dataset = cache["dataset"]
+        if data["dataset"] == "kinetics":
+            _, probs, labels = predict_kinetics(model, dataset, precision, batch_size=batch_size)
+            return score_kinetics(probs, labels) or {}
+        detections = predict_ava(model, [dataset], precision, batch_size=batch_size)
+        return score_ava(detections, data, "val")
+
+    return evaluate
+
+
+def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
+                  attempt: int | None = None) -> Trainer:
+    from model.data import ResumableDistributedSampler, ava_collate, build_dataset, kinetics_collate
+
+    task = str(cfg.require("model.task"))
+    if task not in ("kinetics", "ava"):
+        raise BadConfigError(f"{cfg.path}: field 'model.task' must be kinetics or ava, got {task!r}")
+    device = resolve_device(str(cfg.get("job.device", "auto")))
+    dist_ctx: DistContext = init_distributed(device)
+    if device.type == "cuda":
+        device = torch.device("cuda", dist_ctx.local_rank)
+    pathways = pathways_of(cfg)
+    schedule_cfg = cfg.section("schedule")
+    data_cfg = cfg.section("data")
+    batch_size = int(cfg.require("data.batch_size"))
+
+    model = build_network(cfg)
+    if init_checkpoint:
+        skipped = init_backbone(model, init_checkpoint)
+        log.info("backbone initialised from %s (head re-initialised: %d tensors skipped)",
+                 init_checkpoint, len(skipped))
+    group_batchnorm(model, group_size=int(schedule_cfg.get("bn_group_size", 8)),
+                    per_process_batch=batch_size)
+    precision = Precision(device, str(cfg.get("job.precision", "auto")),
+                          channels_last=device.type == "cuda",
+                          compile=bool(cfg.get("job.compile", False)))
+    model = precision.prepare_model(model)
+    schedule = LRSchedule.from_config(schedule_cfg)
+    optimizer = build_sgd(model, lr=schedule.lr_at(0),
+                          momentum=float(schedule_cfg.get("momentum", 0.9)),
+                          weight_decay=float(cfg.require("schedule.weight_decay")))
+    dataset = build_dataset(data_cfg, mode="train", pathways=pathways, seed=cfg.seed)
+    sampler = ResumableDistributedSampler(dataset, num_replicas=dist_ctx.world_size,
+                                          rank=dist_ctx.rank, seed=cfg.seed, shuffle=True)
+    settings = LoopSettings(
+        max_iters=int(cfg.require("schedule.max_iters")), per_process_batch=batch_size,
+        global_batch=int(schedule_cfg.get("global_batch") or batch_size * dist_ctx.world_size),
+        checkpoint_every=int(schedule_cfg.get("checkpoint_every") or 1000),
+        eval_every=int(schedule_cfg.get("eval_every") or 0),
+        log_every=int(cfg.get("job.log_every", 10)), keep_checkpoints=int(cfg.get("job.keep_checkpoints", 3)),
+        seed=cfg.seed, num_workers=int(data_cfg.get("num_workers", 0)))
+    return Trainer(model=model, optimizer=optimizer, schedule=schedule, dataset=dataset,
+                   step_fn=kinetics_step if task == "kinetics" else ava_step,
+                   settings=settings, run_dir=run_dir, precision=precision, dist_ctx=dist_ctx,
+                   collate_fn=kinetics_collate if task == "kinetics" else ava_collate,
+                   sampler=sampler, evaluate=_evaluator(cfg, precision, pathways),
+                   extra_state={"arch": architecture(cfg), "config": cfg.raw}, attempt=attempt)
+
+
+def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str, Any]:
+    """Run (or resume) the training of ``job``'s run directory; returns result.json's content."""
+    trainer = build_trainer(cfg, job.run_dir, init_checkpoint=init_checkpoint,
+                            attempt=getattr(job, "_attempt", None))
+    job._trainer = trainer
+    job._total_steps = trainer.s.max_iters
+    final_eval = trainer.run()
+    checkpoint = trainer.checkpoints.path_for(trainer.step)
+    result: dict[str, Any] = {"kind": job.kind, "step": trainer.step,
+                              "checkpoint": str(checkpoint.relative_to(job.run_dir)),
+                              "metrics": final_eval}
+    return result
