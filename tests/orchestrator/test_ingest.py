@@ -101,6 +101,20 @@ def test_corrupt_lines_are_skipped_recorded_and_ingest_goes_on(session_factory, 
     assert [row.step for row in _metric_rows(session_factory, job_id)] == [0, 1, 2, 9]
 
 
+def test_values_the_database_cannot_hold_are_corrupt_lines_not_a_failed_batch(session_factory, tmp_path):
+    run_dir = tmp_path / "job"
+    job_id = _make_job(session_factory, run_dir)
+    bad = ['{"step": 1, "split": "train", "name": "loss", "value": NaN}',
+           '{"step": 2, "split": "train", "name": "loss", "value": Infinity}',
+           json.dumps({"step": 2**63, "split": "train", "name": "loss", "value": 1.0}),
+           json.dumps({"step": 3, "split": "train", "name": "x" * 129, "value": 1.0}),
+           json.dumps({"step": 4, "split": "train", "name": "loss", "value": True})]
+    (run_dir / "metrics.jsonl").write_text(_line(0) + "\n".join(bad) + "\n" + _line(5))
+    report = _ingest(session_factory, job_id)
+    assert report.corrupt_line_numbers == [2, 3, 4, 5, 6]
+    assert [row.step for row in _metric_rows(session_factory, job_id)] == [0, 5]
+
+
 def test_a_replaced_metrics_file_is_reread_without_duplicates(session_factory, tmp_path):
     run_dir = tmp_path / "job"
     job_id = _make_job(session_factory, run_dir)
