@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,14 +59,45 @@ def resolve_inputs(job: PlannedJob, run_dirs: dict[str, str]) -> dict[str, Any]:
             for role, ref in job.inputs.items()}
 
 
-def write_config_atomic(path: Path, config: dict[str, Any]) -> None:
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster than pure Python
+
+
+def render_config(config: dict[str, Any]) -> str:
+    return yaml.dump(config, Dumper=_YAML_DUMPER, sort_keys=False)
+
+
+def write_config_atomic(path: Path, config: dict[str, Any]) -> bool:
+    """Write ``config.yaml`` atomically (tmp in the same dir, fsync, rename).
+
+    Returns False without touching the file when it already holds exactly this config
+    (re-submitting an experiment rewrites nothing).
+    """
+    text = render_config(config)
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
     with open(tmp, "w") as stream:
-        yaml.safe_dump(config, stream, sort_keys=False)
+        stream.write(text)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, path)
+    return True
+
+
+def write_configs(configs: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Write many config files; the fsyncs run concurrently so the filesystem journal can
+    commit them together instead of one journal commit per file."""
+    if len(configs) <= 1:
+        for path, config in configs:
+            write_config_atomic(path, config)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(configs))) as pool:
+        for future in [pool.submit(write_config_atomic, path, config) for path, config in configs]:
+            future.result()  # re-raise the first error: the caller's transaction rolls back
 
 
 def record_plan(session: Session, plan: Plan) -> RecordReport:
@@ -129,8 +161,7 @@ def record_plan(session: Session, plan: Plan) -> RecordReport:
     for source, target in moves:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), str(target))
-    for path, config in pending_configs:
-        write_config_atomic(path, config)
+    write_configs(pending_configs)
     report.experiment_id = experiment.id
     return report
 

@@ -155,10 +155,15 @@ def test_a_changed_override_replans_only_what_it_changes(engine, tmp_path) -> No
 def test_a_failed_record_leaves_the_database_untouched(engine, tmp_path, monkeypatch) -> None:
     plan = _plan("ensemble_ava", "scale=demo", runs_root=tmp_path / "runs")
 
-    def disk_full(path, config):
-        raise OSError(28, "No space left on device", str(path))
+    written = []
 
-    monkeypatch.setattr("orchestrator.planner.record.write_config_atomic", disk_full)
+    def disk_full_after_three(path, config):
+        if len(written) >= 3:
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return True
+
+    monkeypatch.setattr("orchestrator.planner.record.write_config_atomic", disk_full_after_three)
     with pytest.raises(OSError):
         with session_scope(engine) as session:
             record_plan(session, plan)
