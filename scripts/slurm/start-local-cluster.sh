@@ -124,7 +124,8 @@ render_slurm_conf() {
     cat <<CONF
 $MANAGED_MARK -- regenerated on every start; edit the script, not this file.
 ClusterName=$CLUSTER
-SlurmctldHost=$host
+# Loopback addresses: the cluster works even where the host name does not resolve.
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
@@ -158,7 +159,7 @@ JobCompType=jobcomp/none
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 SlurmctldParameters=preempt_send_user_signal
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES PriorityTier=1 GraceTime=60 PreemptMode=REQUEUE MaxTime=INFINITE State=UP
 PartitionName=high Nodes=$host Default=NO PriorityTier=10 PreemptMode=OFF MaxTime=INFINITE State=UP
 CONF
