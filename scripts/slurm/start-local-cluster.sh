@@ -311,6 +311,10 @@ main() {
     ensure_slurmdbd
     ensure_slurmctld
     ensure_slurmd
+    if [[ -n "$slurm_changed" && ! -f "$RUN_DIR/slurmctld.ours" ]]; then
+        # A controller we did not start (and so must not restart) re-reads the new file.
+        scontrol reconfigure && say "slurmctld: asked to re-read $SLURM_CONF_FILE"
+    fi
     wait_node_ready
     say "cluster '$CLUSTER' ready in $((SECONDS - t0))s (partitions: debug default, high preempts)"
 }

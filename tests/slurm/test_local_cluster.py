@@ -6,6 +6,7 @@ Needs scripts/slurm/start-local-cluster.sh to have run; fails (never skips) othe
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import submitit
 
-from orchestrator.slurm import InvalidJobIdError, cluster_healthy, query_states
+from orchestrator.slurm import InvalidJobIdError, check_cluster, cluster_healthy, query_states
 from tests.fixtures_slurm import START_SCRIPT, wait_for_record, wait_for_state
 from tests.slurm.toy_jobs import StepCounter, double, fail_deliberately, sleep_for
 
@@ -136,3 +137,36 @@ def test_fixture_fails_with_the_start_hint_when_the_cluster_is_unreachable(slurm
     assert completed.returncode != 0
     assert "SLURM cluster not usable" in completed.stdout
     assert "start-local-cluster.sh" in completed.stdout
+
+
+def _process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _run_dir() -> Path:
+    return Path(os.environ.get("SLURM_LOCAL_DIR", "/var/lib/slurm-local")) / "run"
+
+
+def test_start_script_repairs_a_half_started_cluster(slurm_cluster):
+    """slurmd dies (running jobs keep running in their slurmstepd); start brings it back."""
+    run_dir = _run_dir()
+    if not (run_dir / "slurmd.ours").exists():
+        pytest.fail(f"slurmd was not started by {START_SCRIPT.name} (no {run_dir}/slurmd.ours): "
+                    "this test only stops daemons that script started", pytrace=False)
+    pid = int((run_dir / "slurmd.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _process_alive(pid):
+        assert time.monotonic() < deadline, f"slurmd {pid} ignored SIGTERM"
+        time.sleep(0.2)
+    completed = subprocess.run(["bash", str(START_SCRIPT)], capture_output=True, text=True, timeout=120,
+                               stdin=subprocess.DEVNULL)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "slurmd: started" in completed.stdout, completed.stdout
+    assert "slurmctld: already running" in completed.stdout, completed.stdout
+    assert int((run_dir / "slurmd.pid").read_text()) != pid
+    assert cluster_healthy(), check_cluster().problem
