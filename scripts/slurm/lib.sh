@@ -61,16 +61,24 @@ pid_of_exe() {
     return 1
 }
 
+# True while the process runs; an exited one that its parent has not reaped yet (state Z,
+# possible when no init process reaps daemons in a container) counts as stopped.
+process_running() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ "$(awk '{print $1}' <<<"${stat##*) }")" != Z ]]
+}
+
 # Stops a daemon this script started (marker $RUN_DIR/<name>.ours); TERM, then KILL.
 stop_daemon() {
     local name="$1" pid i
     if pid="$(recorded_pid "$name")"; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
-            [[ -e "/proc/$pid" ]] || break
+            process_running "$pid" || break
             sleep 0.2
         done
-        if [[ -e "/proc/$pid" ]]; then
+        if process_running "$pid"; then
             say "$name: still running after 20s, sending KILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
