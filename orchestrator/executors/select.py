@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -71,15 +70,15 @@ class ClusterSettings:
 
 
 def slurm_is_usable(timeout_s: float = 5.0) -> bool:
-    """``sbatch`` on PATH and ``sinfo`` reports at least one partition up."""
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+    """``sbatch`` on PATH, the controller answers, a node is usable and accounting answers."""
+    if shutil.which("sbatch") is None:
         return False
+    from orchestrator.slurm import cluster_healthy
+
     try:
-        completed = subprocess.run(["sinfo", "--noheader", "--format=%a"], capture_output=True, text=True,
-                                   timeout=timeout_s, check=False)
-    except (subprocess.TimeoutExpired, OSError):
+        return cluster_healthy(timeout_s)
+    except Exception:  # any failure to ask is "not usable", never a crash of `auto`
         return False
-    return completed.returncode == 0 and "up" in completed.stdout.split()
 
 
 def resolve_backend(settings: ClusterSettings) -> str:

@@ -132,17 +132,15 @@ class SlurmExecutor:
 
 def observation_from_record(record: Any) -> SchedulerObservation:
     """Adapt an ``orchestrator.slurm.SchedulerRecord`` to the executor vocabulary."""
-    raw = str(getattr(record, "state", "") or "")
     uncertain = bool(getattr(record, "uncertain", False))
-    state = "UNKNOWN" if uncertain else normalise_slurm_state(raw)
-    restarts = getattr(record, "restarts", 0) or 0
+    state = "UNKNOWN" if uncertain else normalise_slurm_state(str(getattr(record, "state", "") or ""))
     return SchedulerObservation(
         state=state,
         uncertain=uncertain or state == "UNKNOWN",
-        raw_state=raw,
-        node=getattr(record, "node", None) or getattr(record, "nodelist", None),
+        raw_state=str(getattr(record, "raw_state", "") or getattr(record, "state", "") or ""),
+        node=getattr(record, "node", None) or None,
         exit_code=str(getattr(record, "exit_code", "") or "") or None,
-        restarts=int(restarts),
+        restarts=int(getattr(record, "restarts", 0) or 0),
         reason=str(getattr(record, "reason", "") or ""),
     )
 
