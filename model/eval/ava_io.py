@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 __all__ = [
     "AvaInputError",
@@ -96,8 +98,27 @@ def read_labelmap(path: PathLike, *, expected_classes: int | None = AVA_EVALUATE
     return labels
 
 
-_DTYPES = {"video_id": "category", "timestamp": np.int64, "x1": np.float64, "y1": np.float64,
-           "x2": np.float64, "y2": np.float64, "action_id": np.int64, "score": np.float64}
+def _arrow_types(names: list[str]) -> dict[str, pa.DataType]:
+    types = {"video_id": pa.dictionary(pa.int32(), pa.string()), "timestamp": pa.int64(),
+             "action_id": pa.int64()}
+    return {n: types.get(n, pa.float64()) for n in names}
+
+
+def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Columns as NumPy arrays (one concatenation per column, no pandas block consolidation);
+    video ids as a Categorical over the unified Arrow dictionary."""
+    columns: dict[str, object] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name == "video_id":
+            column = column.unify_dictionaries()
+            dictionary = column.chunk(0).dictionary if column.num_chunks else pa.array([], pa.string())
+            codes = (np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in column.chunks])
+                     if column.num_chunks else np.zeros(0, dtype=np.int32))
+            columns[name] = pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=str))
+        else:
+            columns[name] = column.to_numpy()
+    return pd.DataFrame(columns, copy=False)
 
 
 def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
@@ -105,52 +126,54 @@ def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
 
     Returns a frame with columns ``video_id`` (categorical str), ``timestamp`` and
     ``action_id`` (int64), ``x1, y1, x2, y2, score`` (float64; score 1.0 for ground truth, as
-    the official reader), rows in file order: row ``i`` is line ``i + 1``. Video ids are
-    categorical so a few million rows cost ~50 bytes each.
+    the official reader), rows in file order: row ``i`` is line ``i + 1``. Parsed by Arrow's
+    multithreaded CSV reader (correctly rounded floats, dictionary-encoded video ids, about
+    50 bytes a row); any parse failure is re-examined line by line to name the culprit.
     """
     try:
-        if os.path.getsize(path) == 0:
-            raise AvaInputError(path, None, "empty file")
+        with open(path, "rb") as handle:
+            first = handle.readline()
     except OSError as exc:
         raise AvaInputError(path, None, f"cannot read: {exc}") from exc
-    names = list(DETECTION_COLUMNS)
+    if not first.strip():
+        raise AvaInputError(path, None if not first else 1, "empty file" if not first else "empty first line")
+    fields = first.count(b",") + 1
+    if fields not in ((8,) if scored else (7, 8)):
+        expected = "8 fields (with a score)" if scored else "7 or 8 fields"
+        raise AvaInputError(path, 1, f"expected {expected}, got {fields}")
+    names = list(DETECTION_COLUMNS[:fields])
+    kept = names if scored else names[:7]
     try:
-        frame = pd.read_csv(path, header=None, names=names, dtype=_DTYPES,
-                            skip_blank_lines=False, keep_default_na=False, na_values=[""], engine="c")
-    except pd.errors.ParserError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise AvaInputError(path, int(line.group(1)) if line else None,
-                            f"wrong number of columns ({exc})") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # a field that is not a number
-        raise _locate_bad_field(path, exc, scored) from None
-    if frame.empty:
-        raise AvaInputError(path, None, "empty file")
-    if not scored:
-        frame["score"] = 1.0
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types=_arrow_types(kept), include_columns=kept,
+                                                 null_values=[], strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _locate_bad_field(path, exc, fields, len(kept)) from None
+    frame = _arrow_to_frame(table)
+    del table
     return validate_frame(frame, path, scored=scored)
 
 
-def _locate_bad_field(path: PathLike, exc: Exception, scored: bool) -> AvaInputError:
-    """Re-read as text to name the first line whose field is missing or not a number."""
-    text = pd.read_csv(path, header=None, names=list(DETECTION_COLUMNS), dtype=str,
-                       skip_blank_lines=False, keep_default_na=False)
-    for column in DETECTION_COLUMNS[: 8 if scored else 7]:
-        values = text[column]
-        empty = (values == "").to_numpy()
-        if empty.any():
-            i = int(np.flatnonzero(empty)[0])
-            return AvaInputError(path, i + 1, f"missing field {column!r} (empty or short row)")
-        if column == "video_id":
-            continue
-        if column in ("timestamp", "action_id"):
-            bad = ~values.str.fullmatch(r"\s*[+-]?\d+\s*").to_numpy(dtype=bool)
-            what = "an integer"
-        else:
-            bad = pd.to_numeric(values, errors="coerce").isna().to_numpy()
-            what = "a number"
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return AvaInputError(path, i + 1, f"{column} {values.iloc[i]!r} is not {what}")
+def _locate_bad_field(path: PathLike, exc: Exception, fields: int, checked: int) -> AvaInputError:
+    """Re-read line by line to name the first line with a wrong field count or a bad field
+    among the first ``checked`` columns (the ground truth's ``person_id`` is not used)."""
+    with open(path, newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) != fields:
+                return AvaInputError(path, number, f"expected {fields} fields like line 1, got {len(row)}")
+            for column, value in zip(DETECTION_COLUMNS[1:checked], row[1:checked]):
+                if column in ("timestamp", "action_id"):
+                    if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+                        return AvaInputError(path, number, f"{column} {value!r} is not an integer")
+                else:
+                    try:
+                        float(value)
+                    except ValueError:
+                        return AvaInputError(path, number, f"{column} {value!r} is not a number")
     return AvaInputError(path, None, f"cannot parse: {exc}")
 
 
@@ -167,47 +190,51 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.Dat
     Rejects empty video ids, negative or non-integer timestamps and action ids, non-finite
     numbers, boxes outside [0, 1] and inverted boxes (x2 < x1 or y2 < y1). Zero-area boxes pass:
     the official evaluator drops them from detections, and so does ``frame_map``.
-    Columns already of the right dtype are not copied.
+    Arrays already of the right dtype are used as they are, not copied.
     """
     required = list(DETECTION_COLUMNS if scored else DETECTION_COLUMNS[:-1])
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise AvaInputError(path, None, f"missing columns {missing}")
-    out = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]].reset_index(drop=True)
-    if not scored:
-        out["score"] = 1.0
-    video = out["video_id"]
-    if not isinstance(video.dtype, pd.CategoricalDtype):
-        video = video.astype("string").astype("category")
-    video = video.cat.rename_categories([str(c) for c in video.cat.categories])
-    blank = video.cat.codes.to_numpy() < 0
-    empty_codes = [i for i, c in enumerate(video.cat.categories) if c.strip() == ""]
+    columns: dict[str, object] = {}
+    video = frame["video_id"].array
+    if not isinstance(video, pd.Categorical):
+        video = pd.Categorical(pd.Series(video).astype("string"))
+    if video.categories.dtype != object and not pd.api.types.is_string_dtype(video.categories.dtype):
+        video = video.rename_categories([str(c) for c in video.categories])
+    codes = np.asarray(video.codes)
+    blank = codes < 0
+    empty_codes = [i for i, c in enumerate(video.categories) if str(c).strip() == ""]
     if empty_codes:
-        blank |= np.isin(video.cat.codes.to_numpy(), empty_codes)
+        blank |= np.isin(codes, empty_codes)
     _first_bad(path, blank, "empty row or empty video id")
-    out["video_id"] = video
+    columns["video_id"] = video
     for column in ("timestamp", "action_id"):
-        values = out[column]
-        if not pd.api.types.is_integer_dtype(values.dtype):
+        values = frame[column]
+        if pd.api.types.is_integer_dtype(values.dtype):
+            array = values.to_numpy().astype(np.int64, copy=False)
+        else:
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             _first_bad(path, ~np.isfinite(numbers) | (numbers != np.round(numbers)),
                        f"{column} is not an integer")
-            values = pd.Series(numbers.astype(np.int64))
-        array = values.to_numpy(dtype=np.int64)
+            array = numbers.astype(np.int64)
         _first_bad(path, (array < 0) | (array >= 2**31), f"{column} is negative or too large")
-        out[column] = array
+        columns[column] = array
     for column in (*BOX_COLUMNS, "score"):
-        values = out[column]
+        if column == "score" and not scored:
+            columns["score"] = np.ones(len(frame))
+            continue
+        values = frame[column]
         if values.dtype != np.float64:
             values = pd.to_numeric(values, errors="coerce")
         array = values.to_numpy(dtype=np.float64, na_value=np.nan)
         _first_bad(path, ~np.isfinite(array), f"{column} is not a finite number")
         if column != "score":
             _first_bad(path, (array < 0.0) | (array > 1.0), f"{column} is outside [0, 1]")
-        out[column] = array
-    _first_bad(path, (out["x2"].to_numpy() < out["x1"].to_numpy()) | (out["y2"].to_numpy() < out["y1"].to_numpy()),
+        columns[column] = array
+    _first_bad(path, (columns["x2"] < columns["x1"]) | (columns["y2"] < columns["y1"]),
                "inverted box (x2 < x1 or y2 < y1)")
-    return out
+    return pd.DataFrame({c: columns[c] for c in DETECTION_COLUMNS}, copy=False)
 
 
 def read_exclusions(path: PathLike) -> set[tuple[str, int]]:

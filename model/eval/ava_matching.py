@@ -43,8 +43,20 @@ def official_keyframe_order(rows: Sequence[tuple], capacity: int) -> list[int]:
 
 
 def row_tuples(frame: pd.DataFrame, index: np.ndarray) -> list[tuple]:
+    """The official reader's ``(score, action_id, y1, x1, y2, x2)`` tuples of rows ``index``."""
     cols = [frame[c].to_numpy()[index].tolist() for c in ("score", "action_id", "y1", "x1", "y2", "x2")]
     return list(zip(*cols))
+
+
+def stable_argsort_ids(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative integer ids by 16-bit radix passes (NumPy's radix sort
+    only serves types of 16 bits or less; timsort on int64 is several times slower)."""
+    if len(keys) == 0 or keys.max() < 2**16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    if keys.max() >= 2**32:
+        return np.argsort(keys, kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
 
 
 def segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +83,11 @@ def order_groundtruth(gt: pd.DataFrame, kf: np.ndarray, num_slots: int) -> np.nd
     if len(replay):
         idx = np.flatnonzero(np.isin(kf, replay))
         idx = idx[np.argsort(kf[idx], kind="stable")]  # file order within each keyframe
+        tuples = row_tuples(gt, idx)
         starts, _ = segments(kf[idx])
-        for s, e in zip(starts, np.append(starts[1:], len(idx))):
-            rows_idx = idx[s:e]
-            order = official_keyframe_order(row_tuples(gt, rows_idx), 0)
-            pos[rows_idx[order]] = rows_idx[0] + np.arange(len(order))
+        for s, e in zip(starts.tolist(), np.append(starts[1:], len(idx)).tolist()):
+            order = official_keyframe_order(tuples[s:e], 0)
+            pos[idx[s:e][order]] = idx[s] + np.arange(len(order))
     return np.lexsort((pos, gkey))
 
 
@@ -87,7 +99,9 @@ def select_detections(det: pd.DataFrame, rows: np.ndarray, rank: np.ndarray) -> 
     ties are replayed through the official heap.
     """
     score = det["score"].to_numpy()[rows]
-    order = np.lexsort((-score, rank))
+    by_score = np.argsort(-score)  # ties go to the heap replay below, so unstable is fine
+    order = by_score[stable_argsort_ids(rank[by_score])]
+    del by_score
     r, s = rank[order], score[order]
     del score
     _, within = segments(r)
@@ -102,14 +116,16 @@ def select_detections(det: pd.DataFrame, rows: np.ndarray, rank: np.ndarray) -> 
     if len(tied_kf):
         idx = np.flatnonzero(np.isin(rank, tied_kf))
         idx = idx[np.argsort(rank[idx], kind="stable")]  # file order within each keyframe
+        tuples = row_tuples(det, rows[idx])
         starts, _ = segments(rank[idx])
-        for s0, e0 in zip(starts, np.append(starts[1:], len(idx))):
-            sub = idx[s0:e0]
-            kept = sub[official_keyframe_order(row_tuples(det, rows[sub]), DETECTIONS_PER_KEYFRAME)]
+        for s0, e0 in zip(starts.tolist(), np.append(starts[1:], len(idx)).tolist()):
+            kept = idx[s0:e0][official_keyframe_order(tuples[s0:e0], DETECTIONS_PER_KEYFRAME)]
             parts_idx.append(kept)
-            parts_rank.append(np.full(len(kept), rank[sub[0]]))
+            parts_rank.append(np.full(len(kept), rank[idx[s0]]))
             parts_pos.append(np.arange(len(kept)))
     idx, rk, ps = (np.concatenate(p) for p in (parts_idx, parts_rank, parts_pos))
+    if len(parts_idx) == 1:  # no replay: already in (keyframe rank, within) order
+        return rows[idx]
     return rows[idx[np.lexsort((ps, rk))]]
 
 

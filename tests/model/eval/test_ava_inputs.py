@@ -84,14 +84,14 @@ def test_unknown_videos_warn_or_fail_when_strict(tmp_path, labelmap):
 
 
 @pytest.mark.parametrize("row,message", [
-    ("v,0902,0.000,0.000,0.500,0.500,1,0.5,9", "wrong number of columns"),
+    ("v,0902,0.000,0.000,0.500,0.500,1,0.5,9", "expected 8 fields like line 1, got 9"),
     ("v,0902,0.000,0.000,1.500,0.500,1,0.5", "x2 is outside"),
     ("v,0902,0.600,0.000,0.500,0.500,1,0.5", "inverted box"),
     ("v,0902,0.000,0.000,0.500,0.500,1,high", "score 'high' is not a number"),
-    ("v,0902,0.000,0.000,0.500,0.500,1,nan", "score 'nan' is not a number"),
+    ("v,0902,0.000,0.000,0.500,0.500,1,nan", "score is not a finite number"),
     ("v,09x2,0.000,0.000,0.500,0.500,1,0.5", "timestamp '09x2' is not an integer"),
-    ("v,0902,0.000,0.000,0.500,0.500", "missing field"),
-    ("", "empty or short row"),
+    ("v,0902,0.000,0.000,0.500,0.500", "got 6"),
+    ("", "got 0"),
 ])
 def test_bad_detection_rows_name_file_and_line(tmp_path, row, message):
     path = _write(tmp_path, "det.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0.5", row])
