@@ -16,6 +16,7 @@ from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import architecture, build_network, init_backbone, pathways_of
 from jobs.predictions import score_ava, score_kinetics
 from model.engine.batchnorm import group_batchnorm
+from model.engine.checkpoint import CheckpointError
 from model.engine.distributed import DistContext, init_distributed
 from model.engine.optim import build_sgd
 from model.engine.precision import Precision, resolve_device
@@ -120,6 +121,8 @@ def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
 
 def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str, Any]:
     """Run (or resume) the training of ``job``'s run directory; returns result.json's content."""
+    if init_checkpoint and not Path(init_checkpoint).is_file():
+        raise CheckpointError(f"inputs.init_checkpoint {init_checkpoint} does not exist")
     trainer = build_trainer(cfg, job.run_dir, init_checkpoint=init_checkpoint,
                             attempt=getattr(job, "_attempt", None))
     job._trainer = trainer
