@@ -170,3 +170,28 @@ def test_start_script_repairs_a_half_started_cluster(slurm_cluster):
     assert "slurmctld: already running" in completed.stdout, completed.stdout
     assert int((run_dir / "slurmd.pid").read_text()) != pid
     assert cluster_healthy(), check_cluster().problem
+
+
+@pytest.mark.slow
+def test_start_script_follows_a_host_name_change(slurm_cluster, tmp_path):
+    """A CI clone may run where the host name differs from the last start: slurm.conf follows.
+
+    The new name is set in a private UTS namespace (``unshare --uts``), so only the start
+    script and the daemons it restarts see it; a final start outside restores the cluster.
+    """
+    script = (f"hostname ci-renamed && bash {START_SCRIPT} && "
+              "sbatch --parsable --wait --mem=100 -o /dev/null --wrap true")
+    try:
+        renamed = subprocess.run(["unshare", "--uts", "bash", "-c", script], capture_output=True, text=True,
+                                 timeout=180, stdin=subprocess.DEVNULL)
+        assert renamed.returncode == 0, renamed.stdout + renamed.stderr
+        assert "wrote /etc/slurm/slurm.conf for host ci-renamed" in renamed.stdout
+        job_id = renamed.stdout.strip().splitlines()[-1]
+        record = wait_for_state(job_id, {"COMPLETED"}, timeout_s=30)
+        assert record.node == "ci-renamed"
+    finally:
+        restored = subprocess.run(["bash", str(START_SCRIPT)], capture_output=True, text=True, timeout=180,
+                                  stdin=subprocess.DEVNULL)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert f"for host {slurm_cluster.node}" in restored.stdout
+    assert cluster_healthy(), check_cluster().problem
