@@ -221,3 +221,14 @@ def test_cancel_stops_running_jobs_and_marks_them(engine, tmp_path) -> None:
         time.sleep(0.1)
     assert not is_local_controller(pid)
     assert watcher.poll().finished
+
+
+def test_the_watch_command_drives_an_experiment_to_the_end(engine, tmp_path, capsys) -> None:
+    from orchestrator.cli import main
+
+    record_toy_dag(engine, tmp_path / "runs", {"a": {}, "b": {"fail": "exception", "fail_at": 1}}, {})
+    url = str(engine.url)
+    assert main(["watch", "toy", "--db-url", url, "--poll-interval", "0.1", "--timeout", "60"]) == 1
+    assert "FAILED b: ValueError: bad data in clip 1" in capsys.readouterr().err
+    assert job_states(engine) == {"a": "COMPLETED", "b": "FAILED"}
+    assert main(["watch", "nope", "--db-url", url]) == 2
