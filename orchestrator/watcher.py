@@ -48,6 +48,7 @@ LOGGER = logging.getLogger(__name__)
 _DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
 _TERMINAL = {state.value for state in TERMINAL_STATES}
 _BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
+SUBMIT_ATTEMPTS = 3  # consecutive polls on which the scheduler refused a submission
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Watcher:
         self._now = now
         self._progress_origin: dict[int, tuple[float, int]] = {}
         self._uncertain: set[int] = set()
+        self._submit_failures: dict[int, int] = {}
 
     # ----------------------------------------------------------------- executors
     @property
@@ -278,10 +280,20 @@ class Watcher:
         try:
             handle = self.executor(self.backend).submit(
                 job.kind, Path(job.run_dir), ResourceRequest.from_mapping(job.resources or {}), number, job.name)
-        except (ExecutorError, UnknownJobKindError, ValueError, OSError) as error:
+        except ExecutorError as error:
+            # sbatch may fail for a moment (controller restarting): try again next poll, and
+            # give up only when it keeps failing (a bad partition or account never works).
+            failures = self._submit_failures[job.id] = self._submit_failures.get(job.id, 0) + 1
+            job.error = f"submission failed ({failures}/{SUBMIT_ATTEMPTS}): {error}"
+            if failures >= SUBMIT_ATTEMPTS:
+                job.state = JobState.FAILED.value
+            session.commit()
+            return
+        except (UnknownJobKindError, ValueError, OSError) as error:
             job.state, job.error = JobState.FAILED.value, f"submission failed: {error}"
             session.commit()
             return
+        self._submit_failures.pop(job.id, None)
         now = self._now()
         attempt = Attempt(number=number, executor=handle.backend, scheduler_job_id=handle.scheduler_id,
                           submitted_at=now, resumed_from_step=resumed_from, state=JobState.SUBMITTED.value)

@@ -232,3 +232,23 @@ def test_the_watch_command_drives_an_experiment_to_the_end(engine, tmp_path, cap
     assert "FAILED b: ValueError: bad data in clip 1" in capsys.readouterr().err
     assert job_states(engine) == {"a": "COMPLETED", "b": "FAILED"}
     assert main(["watch", "nope", "--db-url", url]) == 2
+
+
+class RefusingScheduler(ScriptedScheduler):
+    def submit(self, kind, run_dir, resources, attempt_number, job_name):
+        from orchestrator.executors import ExecutorError
+
+        self.submitted.append(job_name)
+        raise ExecutorError("sbatch: error: invalid partition specified: gpu")
+
+
+def test_a_refused_submission_is_tried_again_then_fails_with_the_schedulers_message(engine, tmp_path) -> None:
+    record_toy_dag(engine, tmp_path / "runs", {"x": {}}, {})
+    scheduler = RefusingScheduler("RUNNING")
+    watcher = Watcher(engine, "toy", FAST, backend="local", executors={"local": scheduler})
+    watcher.poll()
+    assert job_states(engine) == {"x": "PLANNED"}  # a refusal may be momentary
+    watcher.poll()
+    summary = watcher.poll()
+    assert len(scheduler.submitted) == 3 and job_states(engine) == {"x": "FAILED"}
+    assert "invalid partition specified: gpu" in summary.failed[0][1]
