@@ -7,6 +7,7 @@ See `model.nets.spec` for the variants and the choices made where the report is 
 """
 
 from model.nets.build import TASKS, VideoClassifier, VideoDetector, build
+from model.nets.convert import load_backbone_from_classification
 from model.nets.errors import BoxError, CheckpointMismatchError, InputShapeError
 from model.nets.spec import VARIANTS, PathwaySpec, StageSpec, VariantSpec, variant_spec
 
@@ -16,9 +17,3 @@ __all__ = [
     "load_backbone_from_classification",
 ]
 
-
-def load_backbone_from_classification(model, state_dict):  # noqa: ANN001 - re-exported lazily
-    """See `model.nets.convert.load_backbone_from_classification`."""
-    from model.nets.convert import load_backbone_from_classification as load
-
-    return load(model, state_dict)

@@ -56,7 +56,8 @@ def build(name: str, *, task: str = "kinetics", num_classes: int, nl_context: bo
     Returns logits in both tasks (softmax / sigmoid are applied by the evaluation code).
     `num_frames` / `alpha` override the clip length the spec records (the demo runs T=4);
     `alpha` also sets the lateral connections' temporal stride. `nl_context` adds the AVA
-    non-local context branch (ignored for Kinetics, where it does not exist: rejected).
+    non-local context branch; a Kinetics classifier has no such branch and ignores the flag,
+    so one model config serves a member's pretraining and its AVA fine-tuning.
     Weights are initialised as in `model.nets.init`.
     """
     if task not in TASKS:
@@ -65,8 +66,6 @@ def build(name: str, *, task: str = "kinetics", num_classes: int, nl_context: bo
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if nl_context and task != "ava":
-        raise ValueError("nl_context is the AVA head's context branch; it needs task='ava'")
     spec = variant_spec(name).with_frames(num_frames=num_frames, alpha=alpha)
     if task == "kinetics":
         model: nn.Module = VideoClassifier(spec, num_classes, dropout=dropout)

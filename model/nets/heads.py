@@ -117,9 +117,11 @@ class AvaHead(nn.Module):
     def forward(self, features: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
         """features: res5 maps (B, C_p, T_p, h, w); boxes (K, 5) in input pixels -> (K, classes)."""
         clip_maps = [f.mean(dim=2) for f in features]  # temporal average pool
-        rois = boxes.to(dtype=clip_maps[0].dtype)
+        # RoIAlign in float32 even under autocast: bfloat16 box coordinates would be off by
+        # up to a pixel at 256 px (8-bit mantissa).
+        rois = boxes.float()
         pooled = [
-            roi_align(m, rois, output_size=ROI_RESOLUTION, spatial_scale=self.spatial_scale,
+            roi_align(m.float(), rois, output_size=ROI_RESOLUTION, spatial_scale=self.spatial_scale,
                       sampling_ratio=0, aligned=True).amax(dim=(2, 3))
             for m in clip_maps]
         regions = torch.cat(pooled, dim=1)

@@ -128,8 +128,6 @@ def test_build_rejects_bad_arguments():
         build("slowfast_8x8_r50_tiny", task="charades", num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
         build("slowfast_8x8_r50_tiny", num_classes=0)
-    with pytest.raises(ValueError, match="nl_context"):
-        build("slowfast_8x8_r50_tiny", num_classes=3, nl_context=True)
     with pytest.raises(ValueError, match="dropout"):
         build("slowfast_8x8_r50_tiny", num_classes=3, dropout=1.5)
 
@@ -166,6 +164,28 @@ def test_tiny_twin_trains_a_step_on_the_cpu():
         losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_nl_context_flag_does_not_change_a_kinetics_classifier():
+    torch.manual_seed(0)
+    plain = build("slowfast_8x8_r50_tiny", num_classes=3)
+    torch.manual_seed(0)
+    flagged = build("slowfast_8x8_r50_tiny", num_classes=3, nl_context=True)
+    assert plain.state_dict().keys() == flagged.state_dict().keys()
+
+
+def test_box_coordinates_keep_float32_precision_under_bfloat16_autocast():
+    model = build("slowfast_8x8_r50_tiny", task="ava", num_classes=3).eval()
+    for m in model.modules():  # let the region features reach the logits
+        if isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+    x = clips(batch=1, size=128)
+    near = torch.tensor([[0, 0.0, 0.0, 126.1, 126.1], [0, 0.0, 0.0, 126.2, 126.2]])  # both 126 in bf16
+    regions = []
+    model.head.projection.register_forward_hook(lambda module, inputs, output: regions.append(inputs[0]))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x, near)
+    assert not torch.equal(regions[0][0], regions[0][1])
 
 
 def test_bfloat16_autocast_and_channels_last():
