@@ -21,6 +21,7 @@ from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import build_network, load_full_weights, pathways_of
+from jobs.training import set_cpu_threads
 from jobs.predictions import (score_ava, score_kinetics, write_ava_detections,
                               write_kinetics_predictions)
 from model.engine.precision import Precision, resolve_device
@@ -44,6 +45,7 @@ class EvaluateJob(RunDirJob):
         data = cfg.section("data")
         split = str(cfg.require("data.split"))
         device = resolve_device(str(cfg.get("job.device", "auto")))
+        set_cpu_threads(cfg, device)
         precision = Precision(device, str(cfg.get("job.precision", "auto")),
                               channels_last=device.type == "cuda")
         model = build_network(cfg)

@@ -70,6 +70,15 @@ def _evaluator(cfg: JobConfig, precision: Precision, pathways: str
     return evaluate
 
 
+def set_cpu_threads(cfg: JobConfig, device: torch.device) -> None:
+    """On the CPU, use the cores SLURM gave the task (``resources.cpus_per_task``), no more:
+    oversubscribed cores slow every job on the node, and with one thread results are
+    bit-reproducible."""
+    cpus = cfg.get("resources.cpus_per_task")
+    if device.type == "cpu" and cpus:
+        torch.set_num_threads(int(cpus))
+
+
 def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
                   attempt: int | None = None) -> Trainer:
     from model.data import ResumableDistributedSampler, ava_collate, build_dataset, kinetics_collate
@@ -78,6 +87,7 @@ def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
     if task not in ("kinetics", "ava"):
         raise BadConfigError(f"{cfg.path}: field 'model.task' must be kinetics or ava, got {task!r}")
     device = resolve_device(str(cfg.get("job.device", "auto")))
+    set_cpu_threads(cfg, device)
     dist_ctx: DistContext = init_distributed(device)
     if device.type == "cuda":
         device = torch.device("cuda", dist_ctx.local_rank)
