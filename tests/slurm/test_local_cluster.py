@@ -17,7 +17,7 @@ import submitit
 
 from orchestrator.slurm import InvalidJobIdError, check_cluster, cluster_healthy, query_states
 from tests.fixtures_slurm import START_SCRIPT, wait_for_record, wait_for_state
-from tests.slurm.toy_jobs import StepCounter, double, fail_deliberately, sleep_for
+from tests.slurm.submitted_jobs import StepCounter, double, fail_deliberately, sleep_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 

@@ -1,7 +1,7 @@
 """Callables submitted to the local cluster by tests/slurm (imported by the job on the node).
 
 They live in an importable module (not in a test file) because submitit pickles them by
-reference: the job process must be able to ``import tests.slurm.toy_jobs``.
+reference: the job process must be able to ``import tests.slurm.submitted_jobs``.
 """
 
 from __future__ import annotations
