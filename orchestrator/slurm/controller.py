@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 
 from .records import SchedulerRecord, map_slurm_state
-from .sacct import gpus_from_tres, parse_alloc_tres
+from .sacct import expand_pending_arrays, gpus_from_tres, parse_alloc_tres
 
 # Keys look like "JobId", "AllocNode:Sid", "CPUs/Task"; a value runs to the next key.
 _KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=")
@@ -47,8 +47,10 @@ def _seconds(text: str | None) -> int | None:
 
 
 def _job_id(fields: dict[str, str]) -> str:
-    if fields.get("ArrayTaskId") and fields.get("ArrayJobId"):
-        return f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"
+    task = fields.get("ArrayTaskId")
+    if task and fields.get("ArrayJobId"):
+        # Pending tasks are one line, "ArrayTaskId=0-3": keyed like sacct's "20_[0-3]".
+        return f"{fields['ArrayJobId']}_{task if task.isdigit() else '[' + task + ']'}"
     if fields.get("HetJobId") and fields.get("HetJobOffset"):
         return f"{fields['HetJobId']}+{fields['HetJobOffset']}"
     return fields.get("JobId", "")
@@ -88,4 +90,4 @@ def parse_scontrol_jobs(text: str, why: str) -> dict[str, SchedulerRecord]:
             total_cpu_s=(elapsed or 0) * cpus,
             raw_state=fields.get("JobState", ""),
         )
-    return records
+    return expand_pending_arrays(records)

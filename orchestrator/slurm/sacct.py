@@ -10,7 +10,7 @@ may lack (a step killed ``OUT_OF_MEMORY`` under a ``FAILED`` allocation). Array 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .records import FAILED, PENDING, SchedulerRecord, map_slurm_state
@@ -23,6 +23,8 @@ SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList", "Start", "End", "Elaps
 SACCT_FORMAT = ",".join(SACCT_FIELDS)
 
 JOB_ID_PATTERN = re.compile(r"^\d+(?:_\d+)?(?:\+\d+)?$")
+# A pending job array is one row for all its not-yet-started tasks: "20_[0-3,7%2]".
+PENDING_ARRAY_PATTERN = re.compile(r"^(\d+)_\[([0-9,\-%]+)\]$")
 _NO_NODE = {"", "None assigned", "(null)", "None"}
 _NO_TIME = {"", "Unknown", "None", "N/A"}
 
@@ -65,6 +67,31 @@ def gpus_from_tres(tres: dict[str, str]) -> int:
     if "gres/gpu" in tres:
         return _int(tres["gres/gpu"]) or 0
     return sum(_int(value) or 0 for key, value in tres.items() if key.startswith("gres/gpu:"))
+
+
+def array_task_ids(spec: str) -> list[int]:
+    """``"0-3,7%2"`` (SLURM array spec, ``%`` throttle ignored) -> [0, 1, 2, 3, 7]."""
+    tasks: list[int] = []
+    for part in spec.split("%", 1)[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            tasks.extend(range(int(first), int(last or first) + 1))
+    return tasks
+
+
+def expand_pending_arrays(records: dict[str, SchedulerRecord]) -> dict[str, SchedulerRecord]:
+    """Add one record per task (``20_0``, ``20_1``) for each pending-array row ``20_[0-1]``.
+
+    Tasks that already have a row of their own keep it.
+    """
+    expanded = dict(records)
+    for key, record in records.items():
+        match = PENDING_ARRAY_PATTERN.match(key)
+        if match:
+            for task in array_task_ids(match.group(2)):
+                task_id = f"{match.group(1)}_{task}"
+                expanded.setdefault(task_id, replace(record, job_id=task_id))
+    return expanded
 
 
 def _record(job_id: str, runs: list[_Run]) -> SchedulerRecord:
@@ -110,6 +137,8 @@ def _record(job_id: str, runs: list[_Run]) -> SchedulerRecord:
 def parse_sacct(text: str) -> dict[str, SchedulerRecord]:
     """sacct output (SACCT_FORMAT, ``--parsable2 --noheader -D``) -> {job id: latest run}.
 
+    A pending array row ``20_[0-1]`` is kept under that key and also answers for each task.
+
     Raises SacctFormatError naming the line when a row has the wrong number of columns or a
     step row comes before any allocation row of its job.
     """
@@ -123,7 +152,7 @@ def parse_sacct(text: str) -> dict[str, SchedulerRecord]:
                                    f"expected {len(SACCT_FIELDS)} columns ({SACCT_FORMAT}), got {len(values)}")
         columns = dict(zip(SACCT_FIELDS, values))
         job_id, _, step = columns["JobID"].partition(".")
-        if not JOB_ID_PATTERN.match(job_id):
+        if not (JOB_ID_PATTERN.match(job_id) or PENDING_ARRAY_PATTERN.match(job_id)):
             raise SacctFormatError(line_number, line, f"unexpected JobID {columns['JobID']!r}")
         if not step:
             runs.setdefault(job_id, []).append(_Run(columns))
@@ -131,4 +160,4 @@ def parse_sacct(text: str) -> dict[str, SchedulerRecord]:
             runs[job_id][-1].step_states.append(columns["State"])
         else:
             raise SacctFormatError(line_number, line, f"step of job {job_id} before its allocation row")
-    return {job_id: _record(job_id, job_runs) for job_id, job_runs in runs.items()}
+    return expand_pending_arrays({job_id: _record(job_id, job_runs) for job_id, job_runs in runs.items()})
