@@ -13,6 +13,7 @@ Measures, median of N repeats on a fresh SQLite file each time:
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -33,7 +34,8 @@ def measure(experiment: str, repeats: int) -> dict[str, list[float]]:
     from orchestrator.db import make_engine, session_scope, upgrade
     from orchestrator.planner import compose_experiment, plan_experiment, record_plan, to_plain
 
-    out: dict[str, list[float]] = {"compose": [], "plan": [], "record": [], "plan+record": [], "re-record": []}
+    out: dict[str, list[float]] = {"compose": [], "plan": [], "record": [], "plan+record": [], "re-record": [],
+                                   "plan+record cpu": []}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/orchestrator.sqlite"
@@ -42,11 +44,13 @@ def measure(experiment: str, repeats: int) -> dict[str, list[float]]:
             began = time.perf_counter()
             cfg = to_plain(compose_experiment(experiment, ["scale=demo", f"runs_root={tmp}/runs"]))
             composed = time.perf_counter()
+            cpu_before = time.process_time()
             plan = plan_experiment(cfg)
             planned = time.perf_counter()
             with session_scope(engine) as session:
                 record_plan(session, plan)
             recorded = time.perf_counter()
+            cpu = time.process_time() - cpu_before
             with session_scope(engine) as session:
                 record_plan(session, plan_experiment(cfg))
             rerecorded = time.perf_counter()
@@ -56,6 +60,7 @@ def measure(experiment: str, repeats: int) -> dict[str, list[float]]:
         out["record"].append(recorded - planned)
         out["plan+record"].append(recorded - composed)
         out["re-record"].append(rerecorded - recorded)
+        out["plan+record cpu"].append(cpu)
     return out
 
 
@@ -73,14 +78,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")
-    print("| experiment | jobs | compose | plan | record | plan+record | re-record (kept) | CLI --dry-run |")
-    print("|---|---|---|---|---|---|---|---|")
+    load = os.getloadavg()[0]
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f}, "
+          f"Python {platform.python_version()}")
+    print("| experiment | jobs | compose | plan | record | plan+record (wall) | plan+record (CPU) | re-record (kept) "
+          "| CLI --dry-run |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for experiment, jobs in (("ensemble_ava", 34), ("kinetics_challenge", 15)):
         figures = measure(experiment, args.repeats)
         cli = cli_dry_run(experiment, max(1, args.repeats // 2))
         print(f"| {experiment} | {jobs} | {_median(figures['compose'])} | {_median(figures['plan'])} | "
-              f"{_median(figures['record'])} | {_median(figures['plan+record'])} | {_median(figures['re-record'])} | "
+              f"{_median(figures['record'])} | {_median(figures['plan+record'])} | {_median(figures['plan+record cpu'])} | "
+              f"{_median(figures['re-record'])} | "
               f"{_median(cli)} |")
 
 

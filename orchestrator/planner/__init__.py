@@ -18,8 +18,19 @@ from omegaconf import DictConfig, OmegaConf
 from orchestrator.planner.compose import (ConfigCompositionError, available_experiments, compose_experiment,
                                           configs_dir)
 from orchestrator.planner.dag import Plan, PlannedJob, PlanningError, content_hash, plan_experiment
-from orchestrator.planner.record import RecordReport, record_plan, write_config_atomic
 from orchestrator.planner.tree import plan_tree
+
+_RECORDING = ("RecordReport", "record_plan", "write_config_atomic")
+
+
+def __getattr__(name: str):
+    """The recording half needs SQLAlchemy and the models: imported on first use only, so
+    that ``submit --dry-run`` starts without them."""
+    if name in _RECORDING:
+        from orchestrator.planner import record
+
+        return getattr(record, name)
+    raise AttributeError(f"module 'orchestrator.planner' has no attribute {name!r}")
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
