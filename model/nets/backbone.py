@@ -14,7 +14,7 @@ from torch import nn
 
 from model.nets.blocks import Bottleneck, LateralFusion, NonLocal, PathwayStage, Stem
 from model.nets.errors import InputShapeError
-from model.nets.spec import STAGE_NAMES, VariantSpec
+from model.nets.spec import STAGE_NAMES, StageSpec, VariantSpec
 
 __all__ = ["SlowFastBackbone"]
 
@@ -48,25 +48,30 @@ class SlowFastBackbone(nn.Module):
         for stage_index, stage_name in enumerate(STAGE_NAMES):
             pathways = []
             for p, pathway in enumerate(spec.table):
-                stage = pathway.stages[stage_index]
                 in_channels = (pathway.conv1_channels if stage_index == 0
                                else pathway.stages[stage_index - 1].out_channels)
-                if two_way and p == 0:
+                if two_way and p == 0:  # Slow receives the concatenated lateral features
                     in_channels += lateral_out[stage_index]
-                stride, dilation = stage.spatial_stride, stage.dilation
-                if detection and stage_name == "res5":
-                    stride, dilation = 1, 2
-                blocks = [
-                    Bottleneck(in_channels if i == 0 else stage.out_channels, stage.inner_channels,
-                               stage.out_channels, temporal_kernel=stage.block_temporal_kernel(i),
-                               spatial_stride=stride if i == 0 else 1, dilation=dilation)
-                    for i in range(stage.blocks)]
-                nonlocal_blocks = {
-                    i: NonLocal(stage.out_channels, pool=spec.nonlocal_pool,
-                                instantiation=spec.nonlocal_instantiation)
-                    for i in stage.nonlocal_after}
-                pathways.append(PathwayStage(blocks, nonlocal_blocks))
+                pathways.append(self._stage(pathway.stages[stage_index], in_channels,
+                                            dilated=detection and stage_name == "res5"))
             self.add_module(stage_name, nn.ModuleList(pathways))
+
+    def _stage(self, stage: StageSpec, in_channels: int, *, dilated: bool) -> PathwayStage:
+        """One cell of Table 1 as modules; `dilated`: spatial stride 1, dilation 2 (AVA res5)."""
+        stride, dilation = (1, 2) if dilated else (stage.spatial_stride, stage.dilation)
+        blocks = [
+            Bottleneck(in_channels if i == 0 else stage.out_channels, stage.inner_channels,
+                       stage.out_channels, temporal_kernel=stage.block_temporal_kernel(i),
+                       spatial_stride=stride if i == 0 else 1, dilation=dilation)
+            for i in range(stage.blocks)]
+        if any(not 0 <= i < stage.blocks for i in stage.nonlocal_after):
+            raise ValueError(f"{stage.name}: non-local blocks after {stage.nonlocal_after}, "
+                             f"but the stage has {stage.blocks} blocks")
+        nonlocal_blocks = {
+            i: NonLocal(stage.out_channels, pool=self.spec.nonlocal_pool,
+                        instantiation=self.spec.nonlocal_instantiation)
+            for i in stage.nonlocal_after}
+        return PathwayStage(blocks, nonlocal_blocks)
 
     @property
     def out_channels(self) -> list[int]:
