@@ -28,18 +28,31 @@ def _sacct(job_ids: Sequence[str], timeout_s: float) -> dict[str, SchedulerRecor
     return records
 
 
-def _controller(why: str, timeout_s: float) -> dict[str, SchedulerRecord]:
-    try:
-        return parse_scontrol_jobs(run_slurm_command(["scontrol", "show", "job", "-o"], timeout_s), why)
-    except SlurmCommandError:
-        return {}
+# Up to this many ids are asked one by one; beyond, one call lists every job the controller
+# holds (on a large shared cluster that listing is big, so it is the exception).
+MAX_IDS_ASKED_SINGLY = 20
+
+
+def _controller(job_ids: Sequence[str], why: str, timeout_s: float) -> dict[str, SchedulerRecord]:
+    """What slurmctld says about ``job_ids`` (uncertain records); ids it does not hold are left out."""
+    if len(job_ids) > MAX_IDS_ASKED_SINGLY:
+        calls = [["scontrol", "show", "job", "-o"]]
+    else:
+        calls = [["scontrol", "show", "job", "-o", job_id] for job_id in job_ids]
+    records: dict[str, SchedulerRecord] = {}
+    for argv in calls:
+        try:
+            records.update(parse_scontrol_jobs(run_slurm_command(argv, timeout_s), why))
+        except SlurmCommandError:
+            continue  # "Invalid job id specified", or the controller is down too
+    return records
 
 
 def query_states(job_ids: Sequence[str], timeout_s: float = 30.0) -> dict[str, SchedulerRecord]:
     """The latest run of each job in ``job_ids``, keyed by the id as given.
 
-    One ``sacct -D`` call (per 500 ids). When sacct fails (slurmdbd down, timeout), one
-    ``scontrol show job -o`` call answers for the jobs the controller still holds; those
+    One ``sacct -D`` call (per 500 ids). When sacct fails (slurmdbd down, timeout),
+    ``scontrol show job -o`` answers for the jobs the controller still holds; those
     records, and UNKNOWN records for ids nobody could answer for, are ``uncertain=True``.
     When sacct answers but does not list an id (accounting lags ~1 s behind sbatch), the
     controller is asked about it; an id that neither knows is left out of the result:
@@ -55,13 +68,13 @@ def query_states(job_ids: Sequence[str], timeout_s: float = 30.0) -> dict[str, S
         records = _sacct(ids, timeout_s)
     except SlurmCommandError as error:
         why = f"sacct failed ({error.detail}); state from slurmctld"
-        known = _controller(why, timeout_s)
+        known = _controller(ids, why, timeout_s)
         return {job_id: known.get(job_id) or SchedulerRecord(
                     job_id=job_id, state=UNKNOWN, uncertain=True,
                     reason=f"sacct failed ({error.detail}) and slurmctld does not list the job")
                 for job_id in ids}
     missing = [job_id for job_id in ids if job_id not in records]
     if missing:
-        known = _controller("not in accounting yet; state from slurmctld", timeout_s)
+        known = _controller(missing, "not in accounting yet; state from slurmctld", timeout_s)
         records.update({job_id: known[job_id] for job_id in missing if job_id in known})
     return {job_id: records[job_id] for job_id in ids if job_id in records}
