@@ -38,7 +38,7 @@ fi
 ensure_packages() {
     local missing=() pkg
     for pkg in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+        [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] \
             || missing+=("$pkg")
     done
     if ((${#missing[@]})); then
