@@ -212,12 +212,24 @@ restart_if_ours() {
     fi
 }
 
+# Runs a forking daemon's launcher (fd 9, the start lock, closed); if the launcher itself
+# fails (a config it rejects), exits with its log tail instead of a bare set -e stop.
+launch_daemon() {
+    local name="$1" log="$2"
+    shift 2
+    if ! "$@" </dev/null 9>&-; then
+        echo "[slurm-local] ERROR: $name refused to start" >&2
+        show_log_tail "$log"
+        exit 1
+    fi
+}
+
 ensure_slurmdbd() {
     if daemon_alive slurmdbd || pid_of_exe slurmdbd >/dev/null; then
         say "slurmdbd: already running"
     else
         rm -f "$RUN_DIR/slurmdbd.pid"
-        /usr/sbin/slurmdbd </dev/null 9>&-
+        launch_daemon slurmdbd "$LOG_DIR/slurmdbd.log" /usr/sbin/slurmdbd
         touch "$RUN_DIR/slurmdbd.ours"
         say "slurmdbd: started"
     fi
@@ -234,7 +246,7 @@ ensure_slurmctld() {
         say "slurmctld: already running"
     else
         rm -f "$RUN_DIR/slurmctld.pid"
-        /usr/sbin/slurmctld </dev/null 9>&-
+        launch_daemon slurmctld "$LOG_DIR/slurmctld.log" /usr/sbin/slurmctld
         touch "$RUN_DIR/slurmctld.ours"
         say "slurmctld: started"
     fi
@@ -247,7 +259,7 @@ ensure_slurmd() {
         say "slurmd: already running"
     else
         rm -f "$RUN_DIR/slurmd.pid"
-        /usr/sbin/slurmd </dev/null 9>&-
+        launch_daemon slurmd "$LOG_DIR/slurmd.log" /usr/sbin/slurmd
         touch "$RUN_DIR/slurmd.ours"
         say "slurmd: started"
     fi
