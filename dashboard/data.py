@@ -40,9 +40,15 @@ def _engine(db_url: str) -> Engine:
     return open_readonly_engine(db_url)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _status(db_url: str) -> DatabaseStatus:
+    return database_status(_engine(db_url))
+
+
 def status() -> DatabaseStatus:
-    """Checked on every rerun (cheap: one revision read and one count)."""
-    return database_status(_engine(settings().db_url))
+    """Checked before every page (a revision read and a count), at most every few seconds:
+    an upgrade or a first experiment shows up without restarting the dashboard."""
+    return _status(settings().db_url)
 
 
 def _url() -> str:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.layout import paginate, percent
+from dashboard.layout import paginate
 
 st.title("Leaderboard")
 table = data.leaderboard_table()
@@ -28,19 +28,20 @@ for column, chosen in (("task", tasks), ("dataset", datasets), ("model", models)
         shown = shown[shown[column].isin(chosen)]
 
 
-def _formatted(frame: pd.DataFrame, scores: list[str], *, as_printed: bool = False) -> pd.DataFrame:
-    """Scores as text: ours with two decimals, the report's exactly as printed there."""
+SCORE = st.column_config.NumberColumn(format="%.2f")
+PUBLISHED_SCORE = st.column_config.NumberColumn(format="%g")  # as printed in the report
+
+
+def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    for score in scores:
-        out[score] = out[score].astype(object).map(
-            (lambda v: "—" if pd.isna(v) else f"{v:g}") if as_printed else percent)
-    return out
-
-
-def _ranked(frame: pd.DataFrame, scores: list[str]) -> pd.DataFrame:
-    out = _formatted(frame, scores)
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
+
+
+def _grid(frame: pd.DataFrame, scores: list[str], score_column) -> None:
+    """st.dataframe (a canvas grid) rather than st.table: a table renders every cell as
+    Markdown, which costs seconds of browser time on a busy machine."""
+    st.dataframe(frame, hide_index=True, column_config={s: score_column for s in scores})
 
 
 ava = shown[shown["task"] == "ava"]
@@ -50,28 +51,27 @@ if not tasks or "ava" in tasks:
     if ava.empty:
         st.info("No AVA evaluation recorded for these filters.")
     else:
-        page = paginate(_ranked(ava, ["frame_map"]), key="ava_page")
-        st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                       "frame_map", "step", "state"]], hide_index=True)
+        page = paginate(_ranked(ava), key="ava_page")
+        _grid(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                    "frame_map", "step", "state"]], ["frame_map"], SCORE)
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
-        st.table(_formatted(reference[["source", "model", "dataset", "frame_map", "test_map"]],
-                            ["frame_map", "test_map"], as_printed=True).rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}),
-                 hide_index=True)
+        _grid(reference[["source", "model", "dataset", "frame_map", "test_map"]]
+              .rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}), ["val mAP", "test mAP"],
+              PUBLISHED_SCORE)
 
 if not tasks or "kinetics" in tasks:
     st.subheader("Kinetics: top-1 / top-5 (%) and challenge error (mean of top-1 and top-5 error)")
     if kinetics.empty:
         st.info("No Kinetics evaluation recorded for these filters.")
     else:
-        page = paginate(_ranked(kinetics, ["top1", "top5", "challenge_error"]), key="kinetics_page")
-        st.table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                       "top1", "top5", "challenge_error", "step", "state"]], hide_index=True)
+        page = paginate(_ranked(kinetics), key="kinetics_page")
+        _grid(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                    "top1", "top5", "challenge_error", "step", "state"]], ["top1", "top5", "challenge_error"], SCORE)
     reference = published[published["task"] == "kinetics"]
     with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
-        st.table(_formatted(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],
-                            ["top1", "top5", "challenge_error"], as_printed=True),
-                 hide_index=True)
+        _grid(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],
+              ["top1", "top5", "challenge_error"], PUBLISHED_SCORE)
 
 if not shown.empty:
     st.subheader("Open a run")
