@@ -89,9 +89,12 @@ def ingest_job(session: Session, job: Job) -> IngestReport:
 
 # --- metrics.jsonl -------------------------------------------------------------------------
 
-# PostgreSQL: the batch is COPYed into a session-local temp table, then moved with one
-# INSERT ... SELECT ... ON CONFLICT DO NOTHING, whose rowcount is exactly the new rows.
-# COPY is the fastest way into PostgreSQL; a VALUES list or executemany is several times slower.
+# PostgreSQL: COPY is the fastest way in, but it has no ON CONFLICT. So a batch is first
+# COPYed straight into `metrics` inside a savepoint (the common case: new steps only); if
+# any row already exists the savepoint is rolled back, and the batch goes through a
+# session-local staging table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING, whose
+# rowcount is exactly the new rows. Either way the batch is all-or-nothing.
+_PG_COPY_DIRECT = "COPY metrics (job_id, attempt_id, step, split, name, value, time) FROM STDIN"
 _PG_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS metrics_ingest_staging (
         attempt_id integer, step bigint, split varchar(32), name varchar(128),
@@ -102,6 +105,31 @@ _PG_MOVE = """
     SELECT %s, attempt_id, step, split, name, value, time FROM metrics_ingest_staging
     ON CONFLICT (job_id, split, name, step) DO NOTHING
 """
+
+
+def _insert_metric_rows_postgresql(driver_connection, job_id: int, rows: list[tuple]) -> int:
+    from psycopg.errors import UniqueViolation
+
+    with driver_connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT metrics_copy")
+        try:
+            with cursor.copy(_PG_COPY_DIRECT) as copy:
+                for row in rows:
+                    copy.write_row((job_id, *row))
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT metrics_copy")
+        else:
+            cursor.execute("RELEASE SAVEPOINT metrics_copy")
+            return len(rows)
+        cursor.execute(_PG_STAGING)
+        cursor.execute("TRUNCATE metrics_ingest_staging")
+        with cursor.copy("COPY metrics_ingest_staging FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_PG_MOVE, (job_id,))
+        return cursor.rowcount
+
+
 # SQLite: executemany of plain tuples; sqlite3 sums the changed rows into rowcount.
 _SQLITE_INSERT = """
     INSERT INTO metrics (job_id, attempt_id, step, split, name, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -116,14 +144,7 @@ def _insert_metric_rows(session: Session, job_id: int, rows: list[tuple]) -> int
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        with connection.connection.driver_connection.cursor() as cursor:
-            cursor.execute(_PG_STAGING)
-            cursor.execute("TRUNCATE metrics_ingest_staging")
-            with cursor.copy("COPY metrics_ingest_staging FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_PG_MOVE, (job_id,))
-            return cursor.rowcount
+        return _insert_metric_rows_postgresql(connection.connection.driver_connection, job_id, rows)
     if dialect == "sqlite":
         return connection.exec_driver_sql(_SQLITE_INSERT, [(job_id, *row) for row in rows]).rowcount
     raise NotImplementedError(f"metrics ingest supports sqlite and postgresql, not {dialect}")
