@@ -28,6 +28,10 @@ the final models). Timeline: keyframe ``timestamp`` is at video time
 ``timestamp - timeline_start_s`` of ``videos/<video_id>.mp4`` (see ``synthetic.ava_gen``);
 a timestamp outside the movie is an ``AnnotationError``. A missing or undecodable movie is a
 ``VideoDecodeError`` (AVA has few movies; losing one silently would change the benchmark).
+
+Decoding is single-threaded by default (``decode_threads=1``, PySlowFast's default too): the
+parallelism comes from DataLoader workers, and frame threading delays the first frame after
+every seek (``bench/decode.py`` measures both).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class AvaDataset(Dataset):
         label_map: str | Path | None = None,
         timeline_start_s: int = 900,
         seed: int = 0,
-        decode_threads: int = 0,
+        decode_threads: int = 1,
     ) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")

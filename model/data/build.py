@@ -4,12 +4,16 @@ Keys read (see the job config contract): ``dataset``, ``root``, ``split``, ``num
 ``sampling_rate``, ``alpha``, ``train_jitter_scales``, ``train_crop_size``,
 ``test_crop_size``, ``test_num_clips``, ``test_num_crops``, ``proposal_score_thresh``,
 ``train_iou_thresh``, ``tta_scales``, ``tta_flip``, ``batch_size``, ``num_workers``.
-Optional: ``bad_video_cap`` (Kinetics), ``proposals`` ("coco" | "csv"), ``label_map``,
-``timeline_start_s`` (AVA), ``class_list`` (Kinetics).
+Optional: ``train_jitter_scales_long`` (Kinetics: used instead of ``train_jitter_scales``
+when T x tau > 64, the report's rule), ``bad_video_cap``, ``class_list`` (Kinetics);
+``proposals`` ("coco" | "csv"), ``label_map`` (the 80-class training map; a bare file name is
+looked up in ``<root>/annotations``), ``timeline_start_s`` (AVA). The ``labelmap`` key of the
+AVA config names the 60-class *evaluation* map and is not used here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -28,6 +32,14 @@ def _common(cfg: Mapping[str, Any], pathways: str) -> dict[str, Any]:
             "alpha": int(cfg["alpha"]), "pathways": pathways}
 
 
+def _label_map(cfg: Mapping[str, Any]) -> str | None:
+    name = cfg.get("label_map")
+    if not name:
+        return None
+    path = Path(name)
+    return str(path if path.is_absolute() else Path(cfg["root"]) / "annotations" / path)
+
+
 def build_dataset(data_cfg: Mapping[str, Any], *, mode: str, pathways: str = "slowfast",
                   seed: int = 0, split: str | None = None, test_scale: int | None = None,
                   flip: bool = False) -> Dataset:
@@ -39,6 +51,9 @@ def build_dataset(data_cfg: Mapping[str, Any], *, mode: str, pathways: str = "sl
     cfg, split = data_cfg, split or data_cfg["split"]
     jitter = cfg.get("train_jitter_scales")
     if cfg["dataset"] == "kinetics":
+        if cfg.get("train_jitter_scales_long") and \
+                int(cfg["num_frames"]) * float(cfg["sampling_rate"]) > 64:
+            jitter = cfg["train_jitter_scales_long"]
         return KineticsDataset(
             cfg["root"], split, mode=mode, seed=seed, **_common(cfg, pathways),
             train_jitter_scales=tuple(jitter) if jitter else None,
@@ -56,7 +71,7 @@ def build_dataset(data_cfg: Mapping[str, Any], *, mode: str, pathways: str = "sl
             test_scale=int(test_scale or scales[0]), flip=flip,
             proposal_score_thresh=float(cfg.get("proposal_score_thresh", 0.8)),
             train_iou_thresh=float(cfg.get("train_iou_thresh", 0.9)),
-            proposals=cfg.get("proposals", "coco"), label_map=cfg.get("label_map"),
+            proposals=cfg.get("proposals", "coco"), label_map=_label_map(cfg),
             timeline_start_s=int(cfg.get("timeline_start_s", 900)))
     raise ValueError(f"data.dataset must be 'kinetics' or 'ava', got {cfg['dataset']!r}")
 

@@ -20,6 +20,10 @@ stream (PySlowFast retries the same way). Every drop and replacement is counted 
 ``bad_videos``; when the count exceeds ``bad_video_cap`` (an int = that many files; a float
 in (0, 1) = that fraction of the split, rounded up) loading stops with ``TooManyBadVideosError``. With
 DataLoader workers each worker process counts its own replacements.
+
+Decoding is single-threaded by default (``decode_threads=1``, PySlowFast's default too): the
+parallelism comes from DataLoader workers, and frame threading delays the first frame after
+every seek (``bench/decode.py`` measures both).
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class KineticsDataset(Dataset):
         bad_video_cap: int | float = 0.05,
         class_list: str | Path | None = None,
         seed: int = 0,
-        decode_threads: int = 0,
+        decode_threads: int = 1,
     ) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")

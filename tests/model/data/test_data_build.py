@@ -49,3 +49,10 @@ def test_ava_train_loader_and_tta_views(ava_root):
     # The same proposal, unflipped and flipped at one scale, mirrors about the width.
     plain, flipped = views[0][1][0]["boxes"], views[2][1][0]["boxes"]
     assert torch.allclose(flipped[:, 0], 80 - plain[:, 2])
+
+
+def test_long_clips_use_the_wider_kinetics_jitter(kinetics_root):
+    cfg = _config(kinetics_root, "kinetics", train_jitter_scales_long=[66, 70])
+    assert build_dataset(cfg, mode="train").train_jitter_scales == (60, 64)
+    long_clip = dict(cfg, num_frames=16, sampling_rate=8)  # T x tau = 128 > 64
+    assert build_dataset(long_clip, mode="train").train_jitter_scales == (66, 70)
