@@ -35,14 +35,16 @@ import os
 import pprint
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from model.eval.ava_cap import KeyframeRanks, cap_detections
 from model.eval.ava_io import (
     AvaInputError,
+    iter_detection_batches,
     read_ava_csv,
     read_exclusions,
     read_labelmap,
@@ -52,7 +54,6 @@ from model.eval.ava_matching import (
     IOU_THRESHOLD,
     average_precision,
     order_groundtruth,
-    select_detections,
     true_positives,
 )
 
@@ -94,10 +95,29 @@ class AvaResult:
                 "per_class_ap": {str(k): clean(v) for k, v in self.per_class_ap.items()}}
 
 
-def _load(source: Source, *, scored: bool, name: str) -> tuple[pd.DataFrame, str]:
+def _load_groundtruth(source: Source) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
-        return validate_frame(source, f"<{name} DataFrame>", scored=scored), f"<{name} DataFrame>"
-    return read_ava_csv(source, scored=scored), os.fspath(source)
+        return validate_frame(source, "<groundtruth DataFrame>", scored=False)
+    return read_ava_csv(source, scored=False)
+
+
+def _detection_blocks(source: Source) -> tuple[Callable[[], Iterator[tuple[int, pd.DataFrame]]], str]:
+    """A re-startable source of ``(first_line, frame)`` detection blocks, and its name."""
+    if isinstance(source, pd.DataFrame):
+        frame = validate_frame(source, "<detections DataFrame>", scored=True)
+        return (lambda: iter([(1, frame)])), "<detections DataFrame>"
+    first = iter_detection_batches(source)
+    first_block = next(first)  # fail on an unreadable or empty file now, not mid-evaluation
+    used = [False]
+
+    def blocks() -> Iterator[tuple[int, pd.DataFrame]]:
+        if not used[0]:
+            used[0] = True
+            yield first_block
+            yield from first
+        else:
+            yield from iter_detection_batches(source)
+    return blocks, os.fspath(source)
 
 
 def frame_map(groundtruth_csv: Source, detections_csv: Source,
@@ -120,64 +140,79 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
                             None, f"label ids must be >= 1, got {bad_ids}")
     excluded = (set(exclusions) if isinstance(exclusions, set)
                 else read_exclusions(exclusions) if exclusions is not None else set())
-    gt, _ = _load(groundtruth_csv, scored=False, name="groundtruth")
-    det, det_name = _load(detections_csv, scored=True, name="detections")
+    gt = _load_groundtruth(groundtruth_csv)
+    blocks, det_name = _detection_blocks(detections_csv)
     num_class = max(names)
     class_ids = np.fromiter(names, dtype=np.int64)
     num_slots = num_class + 1
 
-    # One code per video over both files, then one int64 per keyframe: video << 32 | second.
-    videos = pd.Index(gt["video_id"].cat.categories).append(
-        pd.Index(det["video_id"].cat.categories)).unique()
-    def keyframes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        codes = frame["video_id"].cat.codes.to_numpy()
-        video = videos.get_indexer(frame["video_id"].cat.categories)[codes].astype(np.int64)
-        return video, video << 32 | frame["timestamp"].to_numpy()
-    gt_video, gt_kf = keyframes(gt)
-    det_video, det_kf = keyframes(det)
-    ex_kf = np.array([(int(v) << 32) | t for v, t in
-                      zip(videos.get_indexer([v for v, _ in excluded]), [t for _, t in excluded]) if v >= 0],
-                     dtype=np.int64)
+    # One code per video (ground-truth videos first), one int64 per keyframe: video << 32 | second.
+    video_codes = {str(v): i for i, v in enumerate(gt["video_id"].array.categories)}
+    num_gt_videos = len(video_codes)
 
+    def excluded_keyframes() -> np.ndarray:
+        return np.array([video_codes[v] << 32 | t for v, t in excluded if v in video_codes], dtype=np.int64)
+
+    gt_kf = np.asarray(gt["video_id"].array.codes, dtype=np.int64) << 32 | gt["timestamp"].to_numpy()
     gt_rows = np.isin(gt["action_id"].to_numpy(), class_ids)
-    gt_known_videos = np.unique(gt_video)
-    if len(ex_kf):
-        gt_rows &= ~np.isin(gt_kf, ex_kf)
+    if excluded:
+        gt_rows &= ~np.isin(gt_kf, excluded_keyframes())
     gt = gt[gt_rows].reset_index(drop=True)
     gt_kf = gt_kf[gt_rows]
-    det_rows = np.isin(det["action_id"].to_numpy(), class_ids)
-    out_of_map = int(len(det_rows) - det_rows.sum())
-    if len(ex_kf):
-        det_rows &= ~np.isin(det_kf, ex_kf)
-    rows = np.flatnonzero(det_rows)
-    del det_rows
-
-    messages: list[str] = []
-    unknown = ~np.isin(det_video[rows], gt_known_videos)
-    num_unknown = int(unknown.sum())
-    if num_unknown:
-        first = int(rows[np.flatnonzero(unknown)[0]])
-        text = (f"{num_unknown} detection rows on {len(np.unique(det_video[rows][unknown]))} videos absent "
-                f"from the ground truth (first: {det['video_id'].iloc[first]!r}); counted as false "
-                "positives, as the official evaluator does")
-        if strict:
-            raise AvaInputError(det_name, first + 1, text)
-        messages.append(text)
-        warnings.warn(text, stacklevel=2)
-    del unknown, det_video
-
     gt_order = order_groundtruth(gt, gt_kf, num_slots)
     gt_key = (gt_kf * num_slots + gt["action_id"].to_numpy())[gt_order]
     gt_box = gt[["y1", "x1", "y2", "x2"]].to_numpy()[gt_order]
 
-    kept = select_detections(det, rows, pd.factorize(det_kf[rows])[0])
-    del rows
-    box = np.stack([det[c].to_numpy()[kept] for c in ("y1", "x1", "y2", "x2")], axis=1)
+    ranks = KeyframeRanks()
+    counts = {"passes": 0, "out_of_map": 0, "unknown": 0}
+    unknown_videos: set[str] = set()
+    first_unknown: list[tuple[int, str]] = []
+
+    def stream() -> Iterator[dict[str, np.ndarray]]:
+        """Detection blocks reduced to label-map ids on non-excluded keyframes, ranked."""
+        counting = counts["passes"] == 0
+        for first_line, frame in blocks():
+            video_ids = frame["video_id"].array
+            lut = np.array([video_codes.setdefault(str(c), len(video_codes)) for c in video_ids.categories],
+                           dtype=np.int64)
+            video = lut[np.asarray(video_ids.codes)]
+            action = frame["action_id"].to_numpy()
+            kf = video << 32 | frame["timestamp"].to_numpy()
+            keep = np.isin(action, class_ids)
+            if excluded:
+                keep &= ~np.isin(kf, excluded_keyframes())
+            unknown = keep & (video >= num_gt_videos)
+            if counting:
+                counts["out_of_map"] += int(len(action) - np.isin(action, class_ids).sum())
+                if unknown.any():
+                    at = int(np.flatnonzero(unknown)[0])
+                    first_unknown.append((first_line + at, str(video_ids[at])))
+                    if strict:
+                        raise AvaInputError(det_name, first_line + at, f"video {video_ids[at]!r} is absent from "
+                                            "the ground truth (without --strict: counted as false positives)")
+                    counts["unknown"] += int(unknown.sum())
+                    unknown_videos.update(str(v) for v in pd.unique(np.asarray(video_ids)[unknown]))
+            idx = np.flatnonzero(keep)
+            yield {"kf": kf[idx], "rank": ranks(kf[idx]), "line": first_line + idx,
+                   **{c: frame[c].to_numpy()[idx] for c in ("action_id", "score", "y1", "x1", "y2", "x2")}}
+        counts["passes"] += 1
+
+    capped = cap_detections(stream)
+    messages: list[str] = []
+    if counts["unknown"]:
+        text = (f"{counts['unknown']} detection rows on {len(unknown_videos)} videos absent from the "
+                f"ground truth (first: {first_unknown[0][1]!r}, line {first_unknown[0][0]}); counted as "
+                "false positives, as the official evaluator does")
+        messages.append(text)
+        warnings.warn(text, stacklevel=2)
+    box = np.stack([capped[c] for c in ("y1", "x1", "y2", "x2")], axis=1)
     valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
-    kept, box = kept[valid], box[valid]
-    cls = det["action_id"].to_numpy()[kept]
-    scores = det["score"].to_numpy()[kept]
-    tp = true_positives(det_kf[kept] * num_slots + cls, box, gt_key, gt_box)
+    box = box[valid]
+    cls = capped["action_id"][valid]
+    scores = capped["score"][valid]
+    tp = true_positives(capped["kf"][valid] * num_slots + cls, box, gt_key, gt_box)
+    num_evaluated = len(cls)
+    del capped
 
     num_gt = np.bincount(gt["action_id"].to_numpy(), minlength=num_slots)
     by_class = np.argsort(cls, kind="stable")
@@ -199,9 +234,9 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         class_names=names,
         warnings=tuple(messages),
         num_groundtruth_boxes=len(gt),
-        num_evaluated_detections=len(kept),
-        unknown_video_rows=num_unknown,
-        out_of_map_detection_rows=out_of_map,
+        num_evaluated_detections=num_evaluated,
+        unknown_video_rows=counts["unknown"],
+        out_of_map_detection_rows=counts["out_of_map"],
     )
 
 

@@ -12,8 +12,9 @@ The formats are those of the official ActivityNet evaluator (``get_ava_performan
 
 Unlike the official reader, bad input is rejected with an :class:`AvaInputError` naming
 the file and the 1-based line instead of an ``AssertionError`` or a NumPy traceback.
-Parsing is done by pandas' C reader, whose float parser (pandas 3.1) gives the same float64
-as Python's ``float()`` in the official reader: the equality suite would see any difference.
+Parsing is done by Arrow's CSV reader, whose float parser rounds correctly, so every number is
+the float64 that Python's ``float()`` gives the official reader (the equality suite would see
+a difference).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +37,14 @@ __all__ = [
     "read_labelmap",
     "read_ava_csv",
     "read_exclusions",
+    "iter_detection_batches",
     "validate_frame",
 ]
 
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 DETECTION_COLUMNS = ("video_id", "timestamp", *BOX_COLUMNS, "action_id", "score")
 AVA_EVALUATED_CLASSES = 60
+DETECTION_BLOCK_BYTES = 16 << 20  # ~260k rows per streamed block
 
 PathLike = str | os.PathLike[str]
 
@@ -121,15 +125,8 @@ def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
-    """Read a ground-truth (``scored=False``) or detection (``scored=True``) CSV.
-
-    Returns a frame with columns ``video_id`` (categorical str), ``timestamp`` and
-    ``action_id`` (int64), ``x1, y1, x2, y2, score`` (float64; score 1.0 for ground truth, as
-    the official reader), rows in file order: row ``i`` is line ``i + 1``. Parsed by Arrow's
-    multithreaded CSV reader (correctly rounded floats, dictionary-encoded video ids, about
-    50 bytes a row); any parse failure is re-examined line by line to name the culprit.
-    """
+def _first_line_fields(path: PathLike, scored: bool) -> int:
+    """Field count of line 1 (7 or 8 for ground truth, 8 for detections); rejects empty files."""
     try:
         with open(path, "rb") as handle:
             first = handle.readline()
@@ -141,16 +138,49 @@ def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
     if fields not in ((8,) if scored else (7, 8)):
         expected = "8 fields (with a score)" if scored else "7 or 8 fields"
         raise AvaInputError(path, 1, f"expected {expected}, got {fields}")
+    return fields
+
+
+def _csv_options(names: list[str], kept: list[str], block_size: int | None = None) -> dict[str, object]:
+    read = (pacsv.ReadOptions(column_names=names) if block_size is None
+            else pacsv.ReadOptions(column_names=names, block_size=block_size))
+    return {"read_options": read,
+            "parse_options": pacsv.ParseOptions(ignore_empty_lines=False),
+            "convert_options": pacsv.ConvertOptions(column_types=_arrow_types(kept), include_columns=kept,
+                                                    null_values=[], strings_can_be_null=False)}
+
+
+def iter_detection_batches(path: PathLike, *, block_size: int | None = None
+                           ) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Stream a detections CSV as ``(first_line, frame)`` blocks, each validated like
+    :func:`read_ava_csv`; memory stays at one block however large the file is."""
+    _first_line_fields(path, scored=True)
+    names = list(DETECTION_COLUMNS)
+    line = 1
+    try:
+        reader = pacsv.open_csv(path, **_csv_options(names, names, block_size or DETECTION_BLOCK_BYTES))
+        for batch in reader:
+            frame = _arrow_to_frame(pa.Table.from_batches([batch]))
+            yield line, validate_frame(frame, path, scored=True, first_line=line)
+            line += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _locate_bad_field(path, exc, 8, 8) from None
+
+
+def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
+    """Read a ground-truth (``scored=False``) or detection (``scored=True``) CSV.
+
+    Returns a frame with columns ``video_id`` (categorical str), ``timestamp`` and
+    ``action_id`` (int64), ``x1, y1, x2, y2, score`` (float64; score 1.0 for ground truth, as
+    the official reader), rows in file order: row ``i`` is line ``i + 1``. Parsed by Arrow's
+    multithreaded CSV reader (correctly rounded floats, dictionary-encoded video ids, about
+    50 bytes a row); any parse failure is re-examined line by line to name the culprit.
+    """
+    fields = _first_line_fields(path, scored)
     names = list(DETECTION_COLUMNS[:fields])
     kept = names if scored else names[:7]
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names),
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=_arrow_types(kept), include_columns=kept,
-                                                 null_values=[], strings_can_be_null=False),
-        )
+        table = pacsv.read_csv(path, **_csv_options(names, kept))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _locate_bad_field(path, exc, fields, len(kept)) from None
     frame = _arrow_to_frame(table)
@@ -177,16 +207,15 @@ def _locate_bad_field(path: PathLike, exc: Exception, fields: int, checked: int)
     return AvaInputError(path, None, f"cannot parse: {exc}")
 
 
-def _first_bad(path: object, bad: np.ndarray, message: str) -> None:
+def _first_bad(path: object, bad: np.ndarray, message: str, first_line: int) -> None:
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise AvaInputError(path, i + 1, message.format(i=i))
+        raise AvaInputError(path, int(np.flatnonzero(bad)[0]) + first_line, message)
 
 
-def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.DataFrame:
+def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_line: int = 1) -> pd.DataFrame:
     """Check and normalise a detection/ground-truth frame, read from a file or built in memory.
 
-    Errors name row ``i + 1`` (the file line for frames read by :func:`read_ava_csv`).
+    Errors name row ``i + first_line`` (the file line for frames read from a file).
     Rejects empty video ids, negative or non-integer timestamps and action ids, non-finite
     numbers, boxes outside [0, 1] and inverted boxes (x2 < x1 or y2 < y1). Zero-area boxes pass:
     the official evaluator drops them from detections, and so does ``frame_map``.
@@ -207,7 +236,7 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.Dat
     empty_codes = [i for i, c in enumerate(video.categories) if str(c).strip() == ""]
     if empty_codes:
         blank |= np.isin(codes, empty_codes)
-    _first_bad(path, blank, "empty row or empty video id")
+    _first_bad(path, blank, "empty row or empty video id", first_line)
     columns["video_id"] = video
     for column in ("timestamp", "action_id"):
         values = frame[column]
@@ -216,9 +245,9 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.Dat
         else:
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             _first_bad(path, ~np.isfinite(numbers) | (numbers != np.round(numbers)),
-                       f"{column} is not an integer")
+                       f"{column} is not an integer", first_line)
             array = numbers.astype(np.int64)
-        _first_bad(path, (array < 0) | (array >= 2**31), f"{column} is negative or too large")
+        _first_bad(path, (array < 0) | (array >= 2**31), f"{column} is negative or too large", first_line)
         columns[column] = array
     for column in (*BOX_COLUMNS, "score"):
         if column == "score" and not scored:
@@ -228,12 +257,12 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool) -> pd.Dat
         if values.dtype != np.float64:
             values = pd.to_numeric(values, errors="coerce")
         array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        _first_bad(path, ~np.isfinite(array), f"{column} is not a finite number")
+        _first_bad(path, ~np.isfinite(array), f"{column} is not a finite number", first_line)
         if column != "score":
-            _first_bad(path, (array < 0.0) | (array > 1.0), f"{column} is outside [0, 1]")
+            _first_bad(path, (array < 0.0) | (array > 1.0), f"{column} is outside [0, 1]", first_line)
         columns[column] = array
     _first_bad(path, (columns["x2"] < columns["x1"]) | (columns["y2"] < columns["y1"]),
-               "inverted box (x2 < x1 or y2 < y1)")
+               "inverted box (x2 < x1 or y2 < y1)", first_line)
     return pd.DataFrame({c: columns[c] for c in DETECTION_COLUMNS}, copy=False)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["IOU_THRESHOLD", "DETECTIONS_PER_KEYFRAME", "official_keyframe_order", "order_groundtruth",
-           "select_detections", "pairwise_iou", "true_positives", "average_precision"]
+           "stable_argsort_ids", "segments", "row_tuples", "pairwise_iou", "true_positives", "average_precision"]
 
 IOU_THRESHOLD = 0.5
 DETECTIONS_PER_KEYFRAME = 50
@@ -42,9 +42,10 @@ def official_keyframe_order(rows: Sequence[tuple], capacity: int) -> list[int]:
     return [positions[t].pop() for t in sorted(heap, key=lambda t: -t[0])]
 
 
-def row_tuples(frame: pd.DataFrame, index: np.ndarray) -> list[tuple]:
-    """The official reader's ``(score, action_id, y1, x1, y2, x2)`` tuples of rows ``index``."""
-    cols = [frame[c].to_numpy()[index].tolist() for c in ("score", "action_id", "y1", "x1", "y2", "x2")]
+def row_tuples(columns: Mapping[str, object], index: np.ndarray) -> list[tuple]:
+    """The official reader's ``(score, action_id, y1, x1, y2, x2)`` tuples of rows ``index``
+    (``columns``: a DataFrame or a dict of arrays)."""
+    cols = [np.asarray(columns[c])[index].tolist() for c in ("score", "action_id", "y1", "x1", "y2", "x2")]
     return list(zip(*cols))
 
 
@@ -89,44 +90,6 @@ def order_groundtruth(gt: pd.DataFrame, kf: np.ndarray, num_slots: int) -> np.nd
             order = official_keyframe_order(tuples[s:e], 0)
             pos[idx[s:e][order]] = idx[s] + np.arange(len(order))
     return np.lexsort((pos, gkey))
-
-
-def select_detections(det: pd.DataFrame, rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Rows (positions in ``det``) kept by the top-50 cap, by keyframe rank then official order.
-
-    ``rows`` are the candidate rows in file order, ``rank`` their keyframe's first-appearance
-    rank. Keyframes without tied scores keep their 50 best by a vectorised sort; those with
-    ties are replayed through the official heap.
-    """
-    score = det["score"].to_numpy()[rows]
-    by_score = np.argsort(-score)  # ties go to the heap replay below, so unstable is fine
-    order = by_score[stable_argsort_ids(rank[by_score])]
-    del by_score
-    r, s = rank[order], score[order]
-    del score
-    _, within = segments(r)
-    tied = np.zeros(len(order), dtype=bool)
-    tied[1:] = (r[1:] == r[:-1]) & (s[1:] == s[:-1])
-    tied_kf = np.unique(r[tied])
-    plain = (within < DETECTIONS_PER_KEYFRAME)
-    if len(tied_kf):
-        plain &= ~np.isin(r, tied_kf)
-    parts_idx, parts_rank, parts_pos = [order[plain]], [r[plain]], [within[plain]]
-    del order, r, s, within, plain
-    if len(tied_kf):
-        idx = np.flatnonzero(np.isin(rank, tied_kf))
-        idx = idx[np.argsort(rank[idx], kind="stable")]  # file order within each keyframe
-        tuples = row_tuples(det, rows[idx])
-        starts, _ = segments(rank[idx])
-        for s0, e0 in zip(starts.tolist(), np.append(starts[1:], len(idx)).tolist()):
-            kept = idx[s0:e0][official_keyframe_order(tuples[s0:e0], DETECTIONS_PER_KEYFRAME)]
-            parts_idx.append(kept)
-            parts_rank.append(np.full(len(kept), rank[idx[s0]]))
-            parts_pos.append(np.arange(len(kept)))
-    idx, rk, ps = (np.concatenate(p) for p in (parts_idx, parts_rank, parts_pos))
-    if len(parts_idx) == 1:  # no replay: already in (keyframe rank, within) order
-        return rows[idx]
-    return rows[idx[np.lexsort((ps, rk))]]
 
 
 def pairwise_iou(det: np.ndarray, gt: np.ndarray) -> np.ndarray:

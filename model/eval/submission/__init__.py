@@ -23,7 +23,12 @@ from model.eval.submission.kinetics_json import (
     validate_kinetics_submission,
     write_kinetics_submission,
 )
-from model.eval.submission.report import Problem, SubmissionError, ValidationReport, atomic_write
+from model.eval.submission.report import (
+    Problem,
+    SubmissionError,
+    ValidationReport,
+    atomic_write,
+)
 
 __all__ = [
     "AVA_TEST_SECONDS", "KINETICS_TOP_K", "Problem", "SubmissionError", "ValidationReport", "atomic_write",

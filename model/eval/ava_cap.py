@@ -1,0 +1,136 @@
+"""The official 50-detections-per-keyframe cap, computed over a stream of detection blocks.
+
+Why streaming: an AVA-val-scale detection file has millions of rows, and holding them all
+(plus the sort temporaries) costs more memory than the official evaluator. The cap commutes
+with splitting the file: a row with at least 51 strictly higher-scored rows of its keyframe
+within one block can never be kept (the official heap's minimum never decreases), so each
+block keeps only its 51 best rows per keyframe -- 51, not 50, so that a tie at the cut stays
+visible. Keyframes whose final top 51 hold tied scores are resolved by replaying the official
+heap over all their rows in file order; when a block had dropped rows of such a keyframe, a
+second pass over the stream collects them (never needed with continuous scores).
+
+Rows are dictionaries of equal-length arrays with the keys of :data:`ROW_FIELDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from model.eval.ava_matching import (
+    DETECTIONS_PER_KEYFRAME,
+    official_keyframe_order,
+    row_tuples,
+    segments,
+    stable_argsort_ids,
+)
+
+__all__ = ["ROW_FIELDS", "KeyframeRanks", "cap_detections"]
+
+ROW_FIELDS = ("kf", "rank", "line", "action_id", "score", "y1", "x1", "y2", "x2")
+_KEEP = DETECTIONS_PER_KEYFRAME + 1
+
+Rows = dict[str, np.ndarray]
+
+
+class KeyframeRanks:
+    """Rank of each keyframe by first appearance in the stream: the order in which the
+    official evaluator's dictionary, and so its per-class concatenation, visits keyframes."""
+
+    def __init__(self) -> None:
+        self._index = pd.Index(np.zeros(0, dtype=np.int64))
+
+    def __call__(self, keyframes: np.ndarray) -> np.ndarray:
+        uniques = pd.unique(keyframes)
+        new = uniques[self._index.get_indexer(uniques) < 0]
+        if len(new):
+            self._index = self._index.append(pd.Index(new))
+        return self._index.get_indexer(keyframes)
+
+
+def _take(rows: Rows, index: np.ndarray) -> Rows:
+    return {k: v[index] for k, v in rows.items()}
+
+
+def _concat(parts: list[Rows]) -> Rows:
+    return {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
+
+
+def _by_keyframe_then_score(rank: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Order by keyframe rank, then descending score (ties in any order: they are replayed)."""
+    by_score = np.argsort(-score)
+    return by_score[stable_argsort_ids(rank[by_score])]
+
+
+def _ranked(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``order``, then rank, position within keyframe and tie-with-previous along it."""
+    order = _by_keyframe_then_score(rows["rank"], rows["score"])
+    r, s = rows["rank"][order], rows["score"][order]
+    _, within = segments(r)
+    tie = np.zeros(len(order), dtype=bool)
+    tie[1:] = (r[1:] == r[:-1]) & (s[1:] == s[:-1])
+    return order, r, within, tie
+
+
+def _block_candidates(rows: Rows) -> tuple[Rows, np.ndarray]:
+    """A block's 51 best rows per keyframe (all rows of keyframes with tied scores), and the
+    ranks of keyframes that lost rows."""
+    order, r, within, tie = _ranked(rows)
+    keep = within < _KEEP
+    tied = np.unique(r[tie])
+    if len(tied):
+        keep |= np.isin(r, tied)
+    return _take(rows, order[keep]), np.unique(r[~keep])
+
+
+def _replay(rows: Rows) -> tuple[Rows, np.ndarray]:
+    """Official heap over each keyframe's rows in file order: kept rows and their positions."""
+    order = np.lexsort((rows["line"], rows["rank"]))
+    rows = _take(rows, order)
+    tuples = row_tuples(rows, np.arange(len(order)))
+    starts, _ = segments(rows["rank"])
+    kept, position = [], []
+    for s, e in zip(starts.tolist(), np.append(starts[1:], len(order)).tolist()):
+        chosen = official_keyframe_order(tuples[s:e], DETECTIONS_PER_KEYFRAME)
+        kept.append(s + np.asarray(chosen, dtype=np.int64))
+        position.append(np.arange(len(chosen)))
+    index = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+    return _take(rows, index), np.concatenate(position) if position else np.zeros(0, dtype=np.int64)
+
+
+def cap_detections(stream: Callable[[], Iterator[Rows]]) -> Rows:
+    """Rows the official ``read_csv(..., capacity=50)`` keeps, in its output order: keyframes by
+    first appearance, then its within-keyframe order. ``stream()`` yields filtered row blocks
+    (label-map ids only, excluded keyframes removed) with ``rank`` from one
+    :class:`KeyframeRanks`; it is called a second time only for tied keyframes that lost rows.
+    """
+    parts, lost = [], []
+    for block in stream():
+        candidates, dropped = _block_candidates(block)
+        parts.append(candidates)
+        lost.append(dropped)
+    if not parts:
+        return {k: np.zeros(0, dtype=np.float64 if k in ("score", "y1", "x1", "y2", "x2") else np.int64)
+                for k in ROW_FIELDS}
+    rows = _concat(parts)
+    del parts
+    lost_ranks = np.unique(np.concatenate(lost))
+    order, r, within, tie = _ranked(rows)
+    replay = np.unique(r[tie & (within < _KEEP)])
+    plain = within < DETECTIONS_PER_KEYFRAME
+    if not len(replay):
+        return _take(rows, order[plain])
+    plain &= ~np.isin(r, replay)
+    capped = _take(rows, order[plain])
+    capped_pos = within[plain]
+    incomplete = np.intersect1d(replay, lost_ranks)
+    complete = np.setdiff1d(replay, incomplete)
+    sources = [_take(rows, np.flatnonzero(np.isin(rows["rank"], complete)))]
+    if len(incomplete):
+        sources += [_take(block, np.flatnonzero(np.isin(block["rank"], incomplete))) for block in stream()]
+    replayed, replayed_pos = _replay(_concat(sources))
+    merged = _concat([capped, replayed])
+    position = np.concatenate([capped_pos, replayed_pos])
+    return _take(merged, np.lexsort((position, merged["rank"])))
