@@ -23,6 +23,10 @@ class UnknownJobKindError(LookupError):
     """The kind names no importable job module / attribute."""
 
 
+class JobKindImportError(UnknownJobKindError):
+    """The job module exists but raised while being imported (its code is broken)."""
+
+
 def job_entry(kind: str) -> Callable[..., Any]:
     """Return the callable that builds a runnable job from a run directory.
 
@@ -40,7 +44,10 @@ def job_entry(kind: str) -> Callable[..., Any]:
     except ModuleNotFoundError as error:
         if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
             raise UnknownJobKindError(f"job kind {kind!r}: no module {module_name!r}") from error
-        raise
+        raise JobKindImportError(f"job kind {kind!r}: importing {module_name} failed: {error}") from error
+    except Exception as error:  # broken job code must fail that job, not the watcher
+        raise JobKindImportError(
+            f"job kind {kind!r}: importing {module_name} failed: {type(error).__name__}: {error}") from error
     entry = getattr(module, attribute, None)
     if entry is None or not callable(entry):
         raise UnknownJobKindError(f"job kind {kind!r}: {module_name} has no callable {attribute!r}")

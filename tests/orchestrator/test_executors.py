@@ -137,3 +137,13 @@ def test_local_executor_reports_exceptions_and_lost_processes(tmp_path) -> None:
     executor.kill(slow)
     lost = _wait_for(executor, slow, {"VANISHED", "COMPLETED", "FAILED"})
     assert lost.state == "VANISHED"
+
+
+def test_a_job_module_that_fails_to_import_is_a_typed_error(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "broken_jobs_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "kind.py").write_text("from os import nothing_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnknownJobKindError, match="importing broken_jobs_pkg.kind failed: ImportError"):
+        job_entry("broken_jobs_pkg.kind:Job")
