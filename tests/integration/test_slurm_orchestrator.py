@@ -167,3 +167,29 @@ def test_a_deterministic_failure_is_attempted_once_and_shows_its_error(engine, t
     assert summary.failed == [("bad", "loss is NaN at step 2")]
     assert len(_attempts(engine, "bad")) == 1
     assert job_states(engine) == {"bad": "FAILED", "after": "CANCELLED"}
+
+
+def test_cancel_scancels_the_running_job(engine, tmp_path) -> None:
+    import argparse
+
+    from orchestrator.commands import cancel
+    from orchestrator.slurm import query_states
+
+    run_dir = tmp_path / "runs" / "toy" / "slow"
+    record_toy_dag(engine, tmp_path / "runs", {"slow": {"total_steps": 200, "step_seconds": 0.5}, "next": {}},
+                   {"next": ["slow"]}, cluster=_cluster())
+    watcher = _watcher(engine, _cluster())
+    deadline = time.monotonic() + 60
+    while _step(run_dir) < 1 and time.monotonic() < deadline:
+        watcher.poll()
+        time.sleep(0.5)
+    scheduler_id = _scheduler_id(engine, "slow")
+    args = argparse.Namespace(experiment="toy", job=None, db_url=str(engine.url))
+    assert cancel.run(args) == 0
+    assert job_states(engine) == {"slow": "CANCELLED", "next": "CANCELLED"}
+    deadline = time.monotonic() + 30
+    while query_states([scheduler_id])[scheduler_id].state != "CANCELLED" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert query_states([scheduler_id])[scheduler_id].state == "CANCELLED"
+    assert watcher.poll().finished  # nothing left to watch, nothing resubmitted
+    assert len(_attempts(engine, "slow")) == 1
