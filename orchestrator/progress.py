@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.watcher import PollSummary
+from orchestrator.poll_summary import PollSummary
 
 
 def format_eta(seconds: float | None) -> str:

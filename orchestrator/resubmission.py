@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from orchestrator.db.models import Job, JobState
+from orchestrator.db.models import Job
 from orchestrator.job_states import INTERRUPTED
 
 
@@ -45,10 +45,3 @@ def decide_resubmission(job: Job, *, max_resubmits: int, backoff_s: float, now: 
     if now < not_before:
         return ResubmissionDecision("wait", not_before=not_before)
     return ResubmissionDecision("resubmit")
-
-
-def resubmits_of(job: Job) -> int:
-    return max(0, len(job.attempts) - 1)
-
-
-GIVE_UP_STATE = JobState.FAILED

@@ -25,7 +25,6 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +41,7 @@ from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, Re
                                     resolve_backend)
 from orchestrator.job_states import INTERRUPTED, LIVE, Clocks, check_transition, judge_attempt
 from orchestrator.resubmission import decide_resubmission
+from orchestrator.poll_summary import EtaTracker, PollSummary, RunningJob
 from orchestrator.run_dir import read_run_dir
 
 LOGGER = logging.getLogger(__name__)
@@ -49,37 +49,6 @@ _DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
 _TERMINAL = {state.value for state in TERMINAL_STATES}
 _BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
 SUBMIT_ATTEMPTS = 3  # consecutive polls on which the scheduler refused a submission
-
-
-@dataclass
-class RunningJob:
-    name: str
-    state: str
-    step: int | None
-    total: int | None
-    eta_s: float | None
-    uncertain: bool = False
-
-
-@dataclass
-class PollSummary:
-    """What one poll saw, for the progress display and the exit code."""
-
-    total: int = 0
-    done: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (job, error)
-    cancelled: int = 0
-    running: list[RunningJob] = field(default_factory=list)
-    waiting: int = 0
-    lease_held: bool = True
-
-    @property
-    def finished(self) -> bool:
-        return self.total > 0 and self.done + len(self.failed) + self.cancelled == self.total
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and not self.failed and not self.cancelled
 
 
 class Watcher:
@@ -98,7 +67,7 @@ class Watcher:
         self.requeue_grace_s = requeue_grace_s
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._now = now
-        self._progress_origin: dict[int, tuple[float, int]] = {}
+        self._eta = EtaTracker()
         self._uncertain: set[int] = set()
         self._submit_failures: dict[int, int] = {}
 
@@ -316,17 +285,7 @@ class Watcher:
             elif job.state in LIVE or job.state in INTERRUPTED:
                 step, total = job.progress_step, job.progress_total
                 summary.running.append(RunningJob(job.name, job.state, step, total,
-                                                  self._eta(job.id, step, total, clock), job.id in self._uncertain))
+                                                  self._eta.seconds_left(job.id, step, total, clock), job.id in self._uncertain))
             else:
                 summary.waiting += 1
         return summary
-
-    def _eta(self, job_id: int, step: int | None, total: int | None, clock: float) -> float | None:
-        """Seconds left, from the step rate seen since this watcher first saw the job move."""
-        if step is None or not total:
-            return None
-        origin = self._progress_origin.setdefault(job_id, (clock, step))
-        elapsed, advanced = clock - origin[0], step - origin[1]
-        if advanced <= 0 or elapsed <= 0:
-            return None
-        return (total - step) * elapsed / advanced
