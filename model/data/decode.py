@@ -109,11 +109,17 @@ def probe_video(path: str | Path) -> VideoInfo:
         container.close()
 
 
+class _LandedLate(Exception):
+    """The seek put the first decoded frame after the first requested time."""
+
+
 def decode_frames(path: str | Path, times_s: Sequence[float], *,
                   threads: int = 0) -> np.ndarray:
     """Return the frames on screen at ``times_s`` (non-decreasing) as ``(N, H, W, 3)`` uint8.
 
-    ``threads`` is FFmpeg's thread count (0 = one per core).
+    ``threads`` is FFmpeg's thread count (0 = one per core). Should a seek land after the
+    first requested time (an index that points past the wanted keyframe), the clip is
+    decoded again from the start of the stream rather than returning a wrong first frame.
     """
     times = np.asarray(times_s, dtype=np.float64)
     if times.ndim != 1 or times.size == 0:
@@ -122,55 +128,64 @@ def decode_frames(path: str | Path, times_s: Sequence[float], *,
         raise ValueError("times_s must be non-decreasing")
     container = _open(path)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.thread_count = threads
-        origin = _stream_start(stream)
-        time_base = float(stream.time_base)
-        if times[0] > 0:
-            target = origin + int(times[0] / time_base)
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-        # One reformatter per call: PyAV's per-frame ``to_ndarray(format=...)`` sets up a
-        # new colour converter every frame, which costs ~30x the conversion itself.
-        reformatter = VideoReformatter()
-        picked: list[np.ndarray | None] = [None] * times.size
-        previous: av.VideoFrame | None = None
-        previous_rgb: np.ndarray | None = None
-        rotation = 0
-        next_time = 0
-        decoded_any = False
-
-        def rgb_of_previous() -> np.ndarray:
-            nonlocal previous_rgb
-            if previous_rgb is None:
-                previous_rgb = _upright(
-                    reformatter.reformat(previous, format="rgb24").to_ndarray(), rotation)
-            return previous_rgb
-
         try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                decoded_any = True
-                frame_time = (frame.pts - origin) * time_base
-                if previous is None:
-                    rotation = _rotation_of(frame)
-                    # Times before the first frame we can reach show that frame.
-                    previous, previous_rgb = frame, None
-                while next_time < times.size and times[next_time] < frame_time - _TIME_EPS_S:
-                    picked[next_time] = rgb_of_previous()
-                    next_time += 1
-                if next_time == times.size:
-                    break
-                if frame is not previous:
-                    previous, previous_rgb = frame, None
-        except av.error.FFmpegError as error:
-            raise VideoDecodeError(path, f"decoding failed ({error})") from None
-        if not decoded_any:
-            raise VideoDecodeError(path, "no decodable frame")
-        while next_time < times.size:  # past the last frame: repeat it
-            picked[next_time] = rgb_of_previous()
-            next_time += 1
-        return np.stack(picked)
+            return _decode_at(container, path, times, threads, seek=times[0] > 0)
+        except _LandedLate:
+            return _decode_at(container, path, times, threads, seek=False)
     finally:
         container.close()
+
+
+def _decode_at(container, path, times: np.ndarray, threads: int, *, seek: bool) -> np.ndarray:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.thread_count = threads
+    origin = _stream_start(stream)
+    time_base = float(stream.time_base)
+    if seek:
+        target = origin + int(times[0] / time_base)
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+    else:
+        container.seek(origin, stream=stream, backward=True, any_frame=False)
+    # One reformatter per call: PyAV's per-frame ``to_ndarray(format=...)`` sets up a new
+    # colour converter every frame, which costs ~30x the conversion itself.
+    reformatter = VideoReformatter()
+    picked: list[np.ndarray | None] = [None] * times.size
+    previous: av.VideoFrame | None = None
+    previous_rgb: np.ndarray | None = None
+    rotation = 0
+    next_time = 0
+
+    def rgb_of_previous() -> np.ndarray:
+        nonlocal previous_rgb
+        if previous_rgb is None:
+            previous_rgb = _upright(
+                reformatter.reformat(previous, format="rgb24").to_ndarray(), rotation)
+        return previous_rgb
+
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            frame_time = (frame.pts - origin) * time_base
+            if previous is None:
+                if seek and frame_time > times[0] + _TIME_EPS_S:
+                    raise _LandedLate()
+                rotation = _rotation_of(frame)
+                # Times before the first frame of the stream show that frame.
+                previous, previous_rgb = frame, None
+            while next_time < times.size and times[next_time] < frame_time - _TIME_EPS_S:
+                picked[next_time] = rgb_of_previous()
+                next_time += 1
+            if next_time == times.size:
+                break
+            if frame is not previous:
+                previous, previous_rgb = frame, None
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(path, f"decoding failed ({error})") from None
+    if previous is None:
+        raise VideoDecodeError(path, "no decodable frame")
+    while next_time < times.size:  # past the last frame: repeat it
+        picked[next_time] = rgb_of_previous()
+        next_time += 1
+    return np.stack(picked)
