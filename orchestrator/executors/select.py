@@ -102,6 +102,14 @@ def build_executor(settings: ClusterSettings, backend: str | None = None) -> Exe
 
 
 def require_backend_available(backend: str) -> None:
-    """Fail early, before anything is planned into the database, when SLURM is unusable."""
-    if backend == "slurm" and shutil.which("sbatch") is None:
+    """Fail early, before anything is planned into the database, when SLURM is unusable:
+    no ``sbatch`` on PATH, or a controller / node / accounting that does not answer."""
+    if backend != "slurm":
+        return
+    if shutil.which("sbatch") is None:
         raise SchedulerUnavailableError("cluster=slurm but 'sbatch' is not on PATH; use cluster=local or cluster=auto")
+    from orchestrator.slurm import check_cluster
+
+    health = check_cluster()
+    if not health.healthy:
+        raise SchedulerUnavailableError(f"cluster=slurm but the SLURM cluster is not usable: {health.problem}")

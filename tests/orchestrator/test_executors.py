@@ -147,3 +147,17 @@ def test_a_job_module_that_fails_to_import_is_a_typed_error(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(UnknownJobKindError, match="importing broken_jobs_pkg.kind failed: ImportError"):
         job_entry("broken_jobs_pkg.kind:Job")
+
+
+def test_slurm_refused_early_when_its_controller_does_not_answer(tmp_path, monkeypatch) -> None:
+    from orchestrator.executors import require_backend_available
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for tool in ("sbatch", "scontrol", "sinfo", "sacct"):
+        (fake_bin / tool).write_text("#!/bin/sh\necho 'slurm_load_ctl_conf error: Unable to contact slurm controller' >&2\nexit 1\n")
+        (fake_bin / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    with pytest.raises(SchedulerUnavailableError, match="not usable"):
+        require_backend_available("slurm")
+    require_backend_available("local")
