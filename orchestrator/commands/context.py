@@ -2,7 +2,7 @@
 experiment, and turning typed errors into one line on stderr with an exit code.
 
 Exit codes: 0 success, 1 some job failed or was cancelled, 2 bad input (unknown experiment,
-override, job, or an unusable scheduler), 3 database unusable.
+override, job, or an unusable scheduler), 3 database unusable, 130 interrupted (jobs keep running).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # sqlalchemy costs ~0.3 s to import: not for --help or --dry-
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-EXIT_OK, EXIT_JOBS_FAILED, EXIT_BAD_INPUT, EXIT_DATABASE = 0, 1, 2, 3
+EXIT_OK, EXIT_JOBS_FAILED, EXIT_BAD_INPUT, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class CommandError(Exception):

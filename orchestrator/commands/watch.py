@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.commands.context import (EXIT_JOBS_FAILED, EXIT_OK, CommandError, add_database_arguments,
+from orchestrator.commands.context import (EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, CommandError, add_database_arguments,
                                            find_experiment, open_engine, report_error)
 
 
@@ -84,7 +84,7 @@ def watch_experiment(engine, experiment: str, cluster: dict, *, once: bool = Fal
     except KeyboardInterrupt:
         print(f"stopped watching {experiment}; jobs keep running. Resume with: python -m orchestrator watch "
               f"{experiment}", file=sys.stderr)
-        return EXIT_JOBS_FAILED
+        return EXIT_INTERRUPTED
     for job_name, error in summary.failed:
         print(f"FAILED {job_name}: {error}", file=sys.stderr)
     if not summary.finished:
