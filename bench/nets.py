@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import statistics
 import sys
@@ -57,18 +58,20 @@ def fvcore_gflops(name: str, size: int, task: str = "kinetics") -> float:
         return analysis.total() / 1e9
 
 
-def interleaved_forward_seconds(models: dict, repeats: int) -> dict[str, list[float]]:
+def interleaved_forward_seconds(models: dict, repeats: int) -> dict[str, dict[str, list[float]]]:
     """Time each (model, inputs) once per round, rounds interleaved, so that load from other
-    processes on the machine hits every model alike."""
-    times: dict[str, list[float]] = {label: [] for label in models}
+    processes on the machine hits every model alike. Records wall seconds and the process's
+    CPU seconds (all threads), which other processes' load inflates less."""
+    times = {label: {"wall": [], "cpu": []} for label in models}
     with torch.no_grad():
         for model, inputs in models.values():
             model(inputs)  # warm-up
         for _ in range(repeats):
             for label, (model, inputs) in models.items():
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 model(inputs)
-                times[label].append(time.perf_counter() - start)
+                times[label]["wall"].append(time.perf_counter() - wall)
+                times[label]["cpu"].append(time.process_time() - cpu)
     return times
 
 
@@ -112,6 +115,7 @@ def main() -> None:
         peer.without_activation(theirs)
         diff = (ours(inputs) - theirs(inputs)).abs().max().item()
     channels_last = copy.deepcopy(ours).to(memory_format=torch.channels_last_3d)
+    load_before = os.getloadavg()[0]
     times = interleaved_forward_seconds({
         "ours": (ours, inputs),
         "PySlowFast": (theirs, inputs),
@@ -119,11 +123,13 @@ def main() -> None:
     }, args.repeats)
     print(f"\nCPU forward, {name}, batch 1, 224x224, 8+32 frames, eval, no_grad "
           f"(same weights, max |logit difference| {diff:.2e}), {args.repeats} interleaved rounds after 1 warm-up:")
-    print("\n| model | median s | min s | max s |")
-    print("|---|---|---|---|")
+    print(f"1-minute load average on the machine: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print("\n| model | wall median s | wall min s | CPU median s (all threads) | CPU min s |")
+    print("|---|---|---|---|---|")
     for label, seconds in times.items():
-        print(f"| {label} | {statistics.median(seconds):.3f} | {min(seconds):.3f} | {max(seconds):.3f} |")
-
+        wall, cpu = seconds["wall"], seconds["cpu"]
+        print(f"| {label} | {statistics.median(wall):.2f} | {min(wall):.2f} | "
+              f"{statistics.median(cpu):.2f} | {min(cpu):.2f} |")
 
 if __name__ == "__main__":
     main()
