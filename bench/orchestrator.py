@@ -121,18 +121,27 @@ def populate(engine: Engine, jobs: int, metrics: int) -> None:
         connection.execute(text("ANALYZE"))
 
 
-def timed(fn: Callable[[], object], repeats: int = 5) -> tuple[float, float]:
-    """(median, best) wall seconds over `repeats` runs after one warm-up."""
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the CLI subprocess)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def timed(fn: Callable[[], object], repeats: int = 5) -> tuple[float, float, float]:
+    """(median wall, best wall, median CPU of this process) seconds over `repeats` runs after
+    a warm-up. CPU time tells the work apart from waiting on a loaded machine; for
+    PostgreSQL it leaves out the server's share."""
     fn()
-    samples = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu_seconds()
         fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), min(samples)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu_seconds() - start_cpu)
+    return statistics.median(walls), min(walls), statistics.median(cpus)
 
 
-def measure_queries(url: str, engine: Engine, jobs: int) -> dict[str, tuple[float, float]]:
+def measure_queries(url: str, engine: Engine, jobs: int) -> dict[str, tuple[float, float, float]]:
     factory = make_session_factory(engine)
 
     def query(fn):
@@ -209,9 +218,10 @@ def measure_query_part(dbs: Databases, kind: str, args: argparse.Namespace) -> N
     start = time.perf_counter()
     populate(engine, args.jobs, args.metrics)
     print(f"\n## {kind}: {args.jobs} jobs, {args.metrics} metric rows (built in "
-          f"{time.perf_counter() - start:.0f} s)\n\n| query | median s | best s |\n|---|---|---|")
-    for name, (median, best) in measure_queries(url, engine, args.jobs).items():
-        print(f"| {name} | {median:.3f} | {best:.3f} |")
+          f"{time.perf_counter() - start:.0f} s), load average {os.getloadavg()[0]:.1f}\n\n"
+          "| query | median wall s | best wall s | median CPU s (client process) |\n|---|---|---|---|")
+    for name, (median, best, cpu) in measure_queries(url, engine, args.jobs).items():
+        print(f"| {name} | {median:.3f} | {best:.3f} | {cpu:.3f} |")
     for extra in EXTRA_MEASUREMENTS:
         for name, seconds in extra(engine, kind).items():
             print(f"| {name} | {seconds:.3f} | |")
@@ -220,7 +230,8 @@ def measure_query_part(dbs: Databases, kind: str, args: argparse.Namespace) -> N
 
 def measure_ingest_part(dbs: Databases, kind: str, args: argparse.Namespace, scratch: Path) -> None:
     ours = measure_ours(dbs.new(kind, "ingest"), args.ingest_rows, scratch)
-    line = f"\ningest {kind}: ours {ours:,.0f} rows/s ({args.ingest_rows} rows)"
+    line = (f"\ningest {kind} (load average {os.getloadavg()[0]:.1f}): ours {ours:,.0f} rows/s "
+            f"({args.ingest_rows} rows)")
     if args.mlflow_python:
         peer_url = dbs.new(kind, "mlflow", driver="psycopg2")
         peer = measure_mlflow(args.mlflow_python, peer_url, args.mlflow_rows)

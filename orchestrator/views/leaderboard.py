@@ -54,7 +54,7 @@ def _jobs_of_task(session: Session, task: str, experiment: str | None):
              .where(Experiment.task == task))
     if experiment is not None:
         query = query.where(Experiment.name == experiment)
-    return {job_id: (name, kind, exp) for job_id, name, kind, exp in session.connection().execute(query)}
+    return {job_id: (name, kind, exp) for job_id, name, kind, exp in session.connection().execute(query).all()}
 
 
 def ava_leaderboard(session: Session, experiment: str | None = None) -> list[AvaRow]:

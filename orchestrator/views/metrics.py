@@ -44,6 +44,6 @@ def latest_metric_values(session: Session, metrics: Iterable[tuple[str, str]],
                      Metric.name == latest.c.name, Metric.step == latest.c.step))
     values: dict[int, dict[tuple[str, str], float]] = {}
     # Core execution (no ORM row processing): thousands of plain tuples.
-    for job_id, split, name, value in session.connection().execute(query):
+    for job_id, split, name, value in session.connection().execute(query).all():
         values.setdefault(job_id, {})[(split, name)] = value
     return values

@@ -59,13 +59,14 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
     if experiment is not None:
         counts = counts.where(Attempt.job_id.in_(job_filter))
     counts = counts.group_by(Attempt.job_id).subquery()
-    latest = (select(Attempt.job_id, counts.c.n, Attempt.started_at, Attempt.resumed_from_step)
-              .join(counts, and_(Attempt.job_id == counts.c.job_id, Attempt.number == counts.c.last)))
-    count_by_job: dict[int, int] = {}
-    latest_by_job: dict[int, tuple] = {}
-    for job_id, count, started, resumed in session.connection().execute(latest):
-        count_by_job[job_id] = count
-        latest_by_job[job_id] = (started, resumed)
+    count_by_job = dict(session.connection().execute(select(counts.c.job_id, counts.c.n)).all())
+    # Start time / resume step of the latest attempt, only where an ETA is shown (RUNNING):
+    # parsing thousands of timestamps for finished jobs is most of the cost otherwise.
+    latest = (select(Attempt.job_id, Attempt.started_at, Attempt.resumed_from_step)
+              .join(counts, and_(Attempt.job_id == counts.c.job_id, Attempt.number == counts.c.last))
+              .join(Job, Job.id == Attempt.job_id).where(Job.state == JobState.RUNNING.value))
+    latest_by_job = {job_id: (started, resumed)
+                     for job_id, started, resumed in session.connection().execute(latest).all()}
 
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
                     Job.error, Experiment.name, Experiment.task)

@@ -81,3 +81,25 @@ def test_sqlite_database_uses_wal_and_foreign_keys(tmp_path):
 def test_migrations_are_found_from_the_installed_package():
     assert (migrations_dir() / "env.py").is_file()
     assert (migrations_dir() / "versions").is_dir()
+
+
+def test_revision_graph_matches_alembic():
+    """The light revision reader used at start-up agrees with Alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    from orchestrator.db.schema import _revision_graph, alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert set(_revision_graph()) == {revision.revision for revision in script.walk_revisions()}
+
+
+def test_checking_the_schema_does_not_import_alembic(db_url):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom orchestrator.db import open_database\n"
+            f"open_database({db_url!r}).dispose()\nprint('alembic' in sys.modules)")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "False"
