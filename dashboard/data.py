@@ -24,7 +24,7 @@ from dashboard.settings import DashboardSettings, load_settings
 __all__ = ["settings", "status", "leaderboard_table", "published", "experiments", "experiment_jobs",
            "job_edges", "experiment_attempts", "run_info", "job_choices", "metric_series_names",
            "metric_curve", "per_class_ap", "ava_class_names", "config_diff", "submissions_of",
-           "submission_bytes", "manifest_of", "job_artifacts", "kinetics_confusion", "gpu_hours",
+           "submission_bytes", "manifest_of", "members_table", "job_artifacts", "kinetics_confusion", "gpu_hours",
            "LIVE_TTL_S", "RESULTS_TTL_S"]
 
 LIVE_TTL_S = 5        # job states: the Jobs page auto-refreshes
@@ -184,6 +184,9 @@ def job_artifacts(job_id: int, kind: str | None = None) -> pd.DataFrame:
 def submission_bytes(path: str) -> bytes:
     """The file's bytes; `files.UnsafePathError` unless it is a file under the runs root."""
     return files.read_bytes_under_root(path, settings().runs_root)
+
+
+members_table = submissions.members_table
 
 
 def manifest_of(path: str):

@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import data
 
-__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "percent"]
+__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "percent",
+           "markdown_table"]
 
 # Streamlit markdown colours. Infrastructure interruptions (PREEMPTED, TIMEOUT, NODE_FAIL: the
 # job will be resumed) and REQUEUED are kept apart from FAILED (a deterministic error).
@@ -61,3 +62,17 @@ def paginate(frame: pd.DataFrame, *, key: str, page_size: int = 25) -> pd.DataFr
                            value=1, step=1, key=key)
     start = (int(page) - 1) * page_size
     return frame.iloc[start:start + page_size]
+
+
+def markdown_table(frame: pd.DataFrame, *, number_format: str = "{:g}") -> str:
+    """A small static table as one Markdown block (one render, unlike st.table's per-cell
+    Markdown or a grid widget); NaN shows as "—", "|" in text is escaped."""
+    def cell(value) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return "—"
+        text = number_format.format(value) if isinstance(value, (int, float)) else str(value)
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)

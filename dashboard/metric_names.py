@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["VAL_SPLIT", "TRAIN_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT",
-           "AP_PREFIX", "LEADERBOARD_METRICS", "model_label", "dataset_label", "member_label"]
+           "AP_PREFIX", "LEADERBOARD_METRICS", "model_label", "dataset_label", "member_label",
+           "CONFIG_LABEL_PATHS", "job_labels"]
 
 VAL_SPLIT = "val"
 TRAIN_SPLIT = "train"
@@ -63,3 +64,19 @@ def member_label(config: dict[str, Any] | None, job_kind: str) -> str:
     if isinstance(member, dict):
         member = member.get("name")
     return str(member or "")
+
+
+#: The config fields the leaderboard needs, as JSON paths the database extracts itself.
+CONFIG_LABEL_PATHS = (("model", "name"), ("dataset", "dataset"), ("dataset", "version"),
+                      ("data", "dataset"), ("data", "version"), ("member",))
+
+
+def job_labels(kind: str, extracted: dict[tuple[str, ...], str | None]) -> dict[str, str]:
+    """member/model/dataset labels from the `CONFIG_LABEL_PATHS` values of one job."""
+    data_key = "dataset" if extracted.get(("dataset", "dataset")) is not None else "data"
+    config = {"model": {"name": extracted.get(("model", "name"))},
+              "dataset": {"dataset": extracted.get((data_key, "dataset")),
+                          "version": extracted.get((data_key, "version"))},
+              "member": extracted.get(("member",))}
+    return {"member": member_label(config, kind), "model": model_label(config),
+            "dataset": dataset_label(config)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from orchestrator.db import Artifact, Submission
 
-__all__ = ["submissions", "job_artifacts"]
+__all__ = ["submissions", "job_artifacts", "members_table"]
 
 
 def submissions(engine: Engine, experiment_id: int) -> pd.DataFrame:
@@ -31,3 +33,32 @@ def job_artifacts(engine: Engine, job_id: int, kind: str | None = None) -> pd.Da
     with engine.connect() as connection:
         rows = connection.execute(query.order_by(Artifact.path)).all()
     return pd.DataFrame(rows, columns=["path", "kind", "sha256", "bytes"])
+
+
+def members_table(manifest: Any) -> pd.DataFrame:
+    """One row per ensemble member from a manifest (or `Submission.members`).
+
+    Accepts the export's form `{"members": {name: {"checkpoint": ..., "checkpoint_sha256": ...,
+    "config_sha256": ..., "jobs": {...}}}}`, the bare member mapping, or a list of dicts with a
+    `member` key. Scalar fields become columns; nested ones are summarised (`jobs` -> count).
+    """
+    members = manifest.get("members", manifest) if isinstance(manifest, dict) else manifest
+    if isinstance(members, dict):
+        records = [{"member": name, **(fields if isinstance(fields, dict) else {"value": fields})}
+                   for name, fields in members.items()]
+    elif isinstance(members, list):
+        records = [m for m in members if isinstance(m, dict)]
+    else:
+        records = []
+    rows = []
+    for record in records:
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, dict):
+                row[f"{key} (count)"] = len(value)
+            elif isinstance(value, list):
+                row[key] = ", ".join(map(str, value))
+            else:
+                row[key] = value
+        rows.append(row)
+    return pd.DataFrame(rows)

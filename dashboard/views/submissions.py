@@ -47,7 +47,7 @@ for row in table.itertuples():
                     manifest = data.manifest_of(row.manifest_path)
                 except (UnsafePathError, OSError) as exc:
                     st.caption(f"Manifest file not readable ({exc}); showing the recorded members.")
-            members = manifest.get("members") if isinstance(manifest, dict) else None
-            if isinstance(members, list) and members and all(isinstance(m, dict) for m in members):
+            members = data.members_table(manifest)
+            if not members.empty:
                 st.dataframe(members, hide_index=True)
             st.json(json.loads(json.dumps(manifest, default=str)), expanded=False)

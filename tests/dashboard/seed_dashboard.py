@@ -180,10 +180,13 @@ def _seed_ava(session, seeded: SeededDashboardDb, start: dt.datetime) -> None:
     submission.parent.mkdir(parents=True, exist_ok=True)
     submission.write_bytes(b"".join(f"vid{i:03d},0902,0.1,0.2,0.5,0.9,{a},{0.5 + i / 1000:.6f}\n".encode()
                                     for i in range(40) for a in (1, 12, 80)))
-    manifest = {"members": [{"member": m, "checkpoint": f"finetune_ava.trainval.{m}/checkpoints/step_000072.pt",
-                             "config": f"finetune_ava.trainval.{m}/config.yaml", "sha256": "ab" * 32}
-                            for m in ("sf8x8", "sf16x8_ctx_iou09_18k")],
-                "file": submission.name, "sha256": hashlib.sha256(submission.read_bytes()).hexdigest()}
+    # The manifest as orchestrator.export writes it: member -> checkpoint provenance.
+    manifest = {"members": {m: {"checkpoint_job": f"finetune_ava.trainval.{m}",
+                                "checkpoint": f"finetune_ava.trainval.{m}/checkpoints/step_000072.pt",
+                                "checkpoint_sha256": "ab" * 32, "config_sha256": "cd" * 32,
+                                "jobs": {f"finetune_ava.trainval.{m}": {"kind": "finetune_ava"}}}
+                            for m in ("sf8x8", "sf16x8_ctx_iou09_18k")},
+                "submission": submission.name, "sha256": hashlib.sha256(submission.read_bytes()).hexdigest()}
     (submission.parent / "manifest.json").write_text(json.dumps(manifest))
     _finish(export_dir, 1, 1, {"rows": 120})
     export = _job(experiment, "export.test", "export", JobState.COMPLETED, export_dir, {}, gpus=0)
@@ -197,7 +200,7 @@ def _seed_ava(session, seeded: SeededDashboardDb, start: dt.datetime) -> None:
     experiment.submissions.append(Submission(
         path=str(submission.relative_to(root)), format="ava_csv", ok=True,
         sha256=manifest["sha256"], validation={"rows": 120, "errors": [], "video_ids": 40},
-        members={"members": manifest["members"]}, manifest_path=str((submission.parent / "manifest.json").relative_to(root))))
+        members=manifest["members"], manifest_path=str((submission.parent / "manifest.json").relative_to(root))))
     experiment.submissions.append(Submission(
         path="../../etc/passwd", format="ava_csv", ok=False, validation={"errors": ["outside"]}, members={}))
     seeded.submission_path = submission

@@ -82,3 +82,14 @@ def test_config_diff_lists_only_changed_keys():
         {"key": "model.name", "left": json.dumps("a"), "right": json.dumps("b")},
         {"key": "scales", "left": "[256, 340]", "right": "[256, 360]"},
     ]
+
+
+def test_members_table_reads_the_export_manifest_and_a_member_list():
+    from dashboard.queries.submissions import members_table
+
+    manifest = {"members": {"sf8x8": {"checkpoint": "a.pt", "checkpoint_sha256": "1" * 64,
+                                      "jobs": {"x": {}, "y": {}}}}}
+    assert members_table(manifest).to_dict("records") == [
+        {"member": "sf8x8", "checkpoint": "a.pt", "checkpoint_sha256": "1" * 64, "jobs (count)": 2}]
+    assert members_table([{"member": "m", "tags": ["a", "b"]}]).to_dict("records") == [{"member": "m", "tags": "a, b"}]
+    assert members_table({}).empty and members_table(None).empty
