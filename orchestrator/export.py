@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Experiment, Job, JobState, Submission
 from orchestrator.export_paths import ExportPathError, resolve_export_path
-from orchestrator.ingest import sha256_file
+from orchestrator.artifacts import sha256_file
 
 __all__ = ["ExportError", "InvalidSubmission", "ExportPathError", "ExportResult", "ValidationInputs",
            "export_experiment", "config_sha256", "SUBMISSION_SUFFIX"]

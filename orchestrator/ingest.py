@@ -11,18 +11,16 @@ the job runs and after it ends:
   A corrupt line is skipped, counted on the job with its line number, and logged.
 - status.json -> Job.progress_*; result.json -> Job.result (its presence means "done");
 - checkpoints/, predictions/, submission/ files (and metrics.jsonl once done) -> Artifact
-  rows with sha256 and size; a file is re-hashed only when its size or mtime changed.
+  rows with sha256 and size (`orchestrator.artifacts`).
 
 Job states are not changed here: the watcher decides them, using the returned report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,18 +28,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Artifact, Attempt, Job
+from orchestrator.artifacts import record_artifacts
+from orchestrator.db.models import Attempt, Job
 
-__all__ = ["ingest_job", "IngestReport", "METRICS_FILE", "STATUS_FILE", "RESULT_FILE",
-           "ARTIFACT_FOLDERS", "sha256_file"]
+__all__ = ["ingest_job", "IngestReport", "METRICS_FILE", "STATUS_FILE", "RESULT_FILE"]
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
 RESULT_FILE = "result.json"
-# folder in the run dir -> Artifact.kind
-ARTIFACT_FOLDERS = {"checkpoints": "checkpoint", "predictions": "predictions", "submission": "submission"}
 MAX_CORRUPT_LINES_KEPT = 20
 # Lines per transaction: bounds memory and the size of one INSERT batch.
 BATCH_LINES = 20_000
@@ -82,7 +78,8 @@ def ingest_job(session: Session, job: Job) -> IngestReport:
     _ingest_metrics(session, job, run_dir / METRICS_FILE, report)
     _ingest_status(job, run_dir / STATUS_FILE, report)
     _ingest_result(job, run_dir / RESULT_FILE, report)
-    _ingest_artifacts(session, job, run_dir, report)
+    report.artifacts_added, report.artifacts_updated = record_artifacts(
+        job, run_dir, done=report.done or job.result is not None)
     session.commit()
     return report
 
@@ -281,54 +278,3 @@ def _ingest_result(job: Job, path: Path, report: IngestReport) -> None:
     report.result = result
     if job.result != result:
         job.result = result
-
-
-# --- artefacts -----------------------------------------------------------------------------
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _artifact_candidates(run_dir: Path, done: bool):
-    for folder, kind in ARTIFACT_FOLDERS.items():
-        root = run_dir / folder
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):  # does not follow symlinked dirs
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for filename in sorted(filenames):
-                path = Path(dirpath) / filename
-                # Skip in-flight temporaries and the `latest` pointer (a link to a real file).
-                if filename.startswith(".") or filename.endswith((".tmp", ".partial")) or path.is_symlink():
-                    continue
-                yield path, kind
-    if done and (run_dir / METRICS_FILE).is_file():
-        yield run_dir / METRICS_FILE, "metrics"
-
-
-def _ingest_artifacts(session: Session, job: Job, run_dir: Path, report: IngestReport) -> None:
-    known = {artifact.path: artifact for artifact in job.artifacts}
-    for path, kind in _artifact_candidates(run_dir, report.done or job.result is not None):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:  # removed between listing and stat (checkpoint rotation)
-            continue
-        relative = path.relative_to(run_dir).as_posix()
-        existing = known.get(relative)
-        if existing is not None and existing.bytes == stat.st_size and existing.mtime_ns == stat.st_mtime_ns:
-            continue
-        try:
-            digest = sha256_file(path)
-        except FileNotFoundError:
-            continue
-        if existing is None:
-            job.artifacts.append(Artifact(path=relative, kind=kind, sha256=digest,
-                                          bytes=stat.st_size, mtime_ns=stat.st_mtime_ns))
-            report.artifacts_added += 1
-        else:
-            existing.sha256, existing.bytes, existing.mtime_ns = digest, stat.st_size, stat.st_mtime_ns
-            report.artifacts_updated += 1
