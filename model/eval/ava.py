@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.eval.ava_cap import KeyframeRanks, cap_detections
+from model.eval.ava_cap import KeyframeRanks, cap_detections, take_consuming
 from model.eval.ava_io import (
     AvaInputError,
     iter_detection_batches,
@@ -61,6 +61,7 @@ __all__ = ["AvaResult", "AvaInputError", "frame_map", "read_labelmap", "read_ava
            "read_exclusions", "main"]
 
 _METRIC_PREFIX = "PascalBoxes_"
+MATCHING_CHUNK_ROWS = 1 << 19
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
@@ -93,6 +94,17 @@ class AvaResult:
             return None if math.isnan(x) else float(x)
         return {"mAP": clean(self.mAP),
                 "per_class_ap": {str(k): clean(v) for k, v in self.per_class_ap.items()}}
+
+
+def _keyframe_chunks(kf: np.ndarray, size: int) -> Iterator[tuple[int, int]]:
+    """Ranges of about ``size`` rows that never split a keyframe (matching is per keyframe),
+    to bound the memory of the pairwise IoU arrays."""
+    boundaries = np.append(np.flatnonzero(kf[1:] != kf[:-1]) + 1, len(kf))
+    start = 0
+    while start < len(kf):
+        end = int(boundaries[min(np.searchsorted(boundaries, start + size), len(boundaries) - 1)])
+        yield start, end
+        start = end
 
 
 def _load_groundtruth(source: Source) -> pd.DataFrame:
@@ -193,8 +205,9 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
                     counts["unknown"] += int(unknown.sum())
                     unknown_videos.update(str(v) for v in pd.unique(np.asarray(video_ids)[unknown]))
             idx = np.flatnonzero(keep)
-            yield {"kf": kf[idx], "rank": ranks(kf[idx]), "line": first_line + idx,
-                   **{c: frame[c].to_numpy()[idx] for c in ("action_id", "score", "y1", "x1", "y2", "x2")}}
+            yield {"rank": ranks(kf[idx]),
+                   "line": (first_line + idx).astype(np.int64), "action_id": action[idx].astype(np.int32),
+                   **{c: frame[c].to_numpy()[idx] for c in ("score", "y1", "x1", "y2", "x2")}}
         counts["passes"] += 1
 
     capped = cap_detections(stream)
@@ -205,14 +218,17 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
                 "false positives, as the official evaluator does")
         messages.append(text)
         warnings.warn(text, stacklevel=2)
-    box = np.stack([capped[c] for c in ("y1", "x1", "y2", "x2")], axis=1)
-    valid = (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
-    box = box[valid]
-    cls = capped["action_id"][valid]
-    scores = capped["score"][valid]
-    tp = true_positives(capped["kf"][valid] * num_slots + cls, box, gt_key, gt_box)
+    valid = (capped["y1"] < capped["y2"]) & (capped["x1"] < capped["x2"])
+    if not valid.all():
+        capped = take_consuming(capped, np.flatnonzero(valid))
+    del valid
+    cls, scores, kf = capped["action_id"], capped["score"], ranks.keyframes(capped["rank"])
+    tp = np.zeros(len(cls), dtype=bool)
+    for a, b in _keyframe_chunks(kf, MATCHING_CHUNK_ROWS):
+        box = np.stack([capped[c][a:b] for c in ("y1", "x1", "y2", "x2")], axis=1)
+        tp[a:b] = true_positives(kf[a:b] * num_slots + cls[a:b], box, gt_key, gt_box)
     num_evaluated = len(cls)
-    del capped
+    del capped, kf
 
     num_gt = np.bincount(gt["action_id"].to_numpy(), minlength=num_slots)
     by_class = np.argsort(cls, kind="stable")

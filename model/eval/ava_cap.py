@@ -29,7 +29,7 @@ from model.eval.ava_matching import (
 
 __all__ = ["ROW_FIELDS", "KeyframeRanks", "cap_detections"]
 
-ROW_FIELDS = ("kf", "rank", "line", "action_id", "score", "y1", "x1", "y2", "x2")
+ROW_FIELDS = ("rank", "line", "action_id", "score", "y1", "x1", "y2", "x2")
 _KEEP = DETECTIONS_PER_KEYFRAME + 1
 
 Rows = dict[str, np.ndarray]
@@ -47,11 +47,23 @@ class KeyframeRanks:
         new = uniques[self._index.get_indexer(uniques) < 0]
         if len(new):
             self._index = self._index.append(pd.Index(new))
-        return self._index.get_indexer(keyframes)
+        return self._index.get_indexer(keyframes).astype(np.int32)
+
+    def keyframes(self, ranks: np.ndarray) -> np.ndarray:
+        """The keyframe codes of ``ranks`` (inverse of calling the object)."""
+        return self._index.to_numpy()[ranks]
 
 
 def _take(rows: Rows, index: np.ndarray) -> Rows:
     return {k: v[index] for k, v in rows.items()}
+
+
+def take_consuming(rows: Rows, index: np.ndarray) -> Rows:
+    """``_take`` that frees each source column as soon as it is indexed (peak: one column)."""
+    out = {}
+    for key in list(rows):
+        out[key] = rows.pop(key)[index]
+    return out
 
 
 def _concat(parts: list[Rows]) -> Rows:
@@ -112,22 +124,28 @@ def cap_detections(stream: Callable[[], Iterator[Rows]]) -> Rows:
         parts.append(candidates)
         lost.append(dropped)
     if not parts:
-        return {k: np.zeros(0, dtype=np.float64 if k in ("score", "y1", "x1", "y2", "x2") else np.int64)
+        return {k: np.zeros(0, dtype=np.float64 if k in ("score", "y1", "x1", "y2", "x2") else np.int32)
                 for k in ROW_FIELDS}
-    rows = _concat(parts)
+    rows = {}
+    for key in ROW_FIELDS:  # column by column, freeing the blocks' copies as we go
+        rows[key] = np.concatenate([p.pop(key) for p in parts])
     del parts
     lost_ranks = np.unique(np.concatenate(lost))
     order, r, within, tie = _ranked(rows)
     replay = np.unique(r[tie & (within < _KEEP)])
+    del tie
     plain = within < DETECTIONS_PER_KEYFRAME
     if not len(replay):
-        return _take(rows, order[plain])
+        del r, within
+        return take_consuming(rows, order[plain])
     plain &= ~np.isin(r, replay)
-    capped = _take(rows, order[plain])
     capped_pos = within[plain]
+    replay_candidates = _take(rows, np.flatnonzero(np.isin(rows["rank"], replay)))
+    del r, within
+    capped = take_consuming(rows, order[plain])
+    del order, plain
     incomplete = np.intersect1d(replay, lost_ranks)
-    complete = np.setdiff1d(replay, incomplete)
-    sources = [_take(rows, np.flatnonzero(np.isin(rows["rank"], complete)))]
+    sources = [_take(replay_candidates, np.flatnonzero(~np.isin(replay_candidates["rank"], incomplete)))]
     if len(incomplete):
         sources += [_take(block, np.flatnonzero(np.isin(block["rank"], incomplete))) for block in stream()]
     replayed, replayed_pos = _replay(_concat(sources))

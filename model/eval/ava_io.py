@@ -152,19 +152,39 @@ def _csv_options(names: list[str], kept: list[str], block_size: int | None = Non
 
 def iter_detection_batches(path: PathLike, *, block_size: int | None = None
                            ) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Stream a detections CSV as ``(first_line, frame)`` blocks, each validated like
-    :func:`read_ava_csv`; memory stays at one block however large the file is."""
+    """Stream a detections CSV as ``(first_line, frame)`` blocks of whole lines, each validated
+    like :func:`read_ava_csv`. Blocks are cut here rather than by Arrow's streaming reader,
+    which buffers the whole file ahead; memory stays at about one block."""
     _first_line_fields(path, scored=True)
     names = list(DETECTION_COLUMNS)
+    options = _csv_options(names, names)
+    size = block_size or DETECTION_BLOCK_BYTES
     line = 1
-    try:
-        reader = pacsv.open_csv(path, **_csv_options(names, names, block_size or DETECTION_BLOCK_BYTES))
-        for batch in reader:
-            frame = _arrow_to_frame(pa.Table.from_batches([batch]))
+    with open(path, "rb") as handle:
+        carry = b""
+        while True:
+            data = handle.read(size)
+            at_end = not data
+            data = carry + data
+            if not data:
+                return
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the block: read on
+                carry = data
+                continue
+            chunk, carry = data[:cut], data[cut:]
+            try:
+                table = pacsv.read_csv(pa.BufferReader(chunk), **options)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise _locate_bad_field(path, exc, 8, 8) from None
+            del chunk
+            rows = table.num_rows
+            frame = _arrow_to_frame(table)
+            del table
             yield line, validate_frame(frame, path, scored=True, first_line=line)
-            line += batch.num_rows
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise _locate_bad_field(path, exc, 8, 8) from None
+            line += rows
+            if at_end:
+                return
 
 
 def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
