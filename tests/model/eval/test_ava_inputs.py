@@ -142,3 +142,16 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path, labelmap):
     done = _cli("-l", str(labelmap), "-g", str(gt), "-d", str(det), "--expected-classes", "0")
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {det}:2: x1 'abc' is not a number"
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("v,0950,0.000,0.000,1.500,0.500,1,0.5", "x2 is outside"),       # found by validation
+    ("v,0950,0.000,0.000,0.500,0.500,1,oops", "score 'oops'"),        # found by the CSV parser
+])
+def test_bad_row_deep_in_a_streamed_file_names_its_line(tmp_path, labelmap, monkeypatch, bad, message):
+    monkeypatch.setattr("model.eval.ava_io.DETECTION_BLOCK_BYTES", 1024)
+    rows = [f"v,{902 + i // 10:04d},0.000,0.000,0.500,0.500,1,0.{i:04d}" for i in range(300)]
+    rows[199] = bad
+    with pytest.raises(AvaInputError, match=message) as info:
+        _map(tmp_path, labelmap, ["v,0902,0.000,0.000,0.500,0.500,1,0"], rows)
+    assert info.value.line == 200
