@@ -6,6 +6,8 @@ No data access here beyond what `dashboard.data` returns.
 from __future__ import annotations
 
 import math
+import numbers
+import re
 
 import pandas as pd
 import streamlit as st
@@ -64,14 +66,25 @@ def paginate(frame: pd.DataFrame, *, key: str, page_size: int = 25) -> pd.DataFr
     return frame.iloc[start:start + page_size]
 
 
-def markdown_table(frame: pd.DataFrame, *, number_format: str = "{:g}") -> str:
-    """A small static table as one Markdown block (one render, unlike st.table's per-cell
-    Markdown or a grid widget); NaN shows as "—", "|" in text is escaped."""
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]<>|#+!~$]")
+
+
+def markdown_table(frame: pd.DataFrame, *, float_format: str = "{:g}") -> str:
+    """A table as one Markdown block: one render in the browser, where st.table renders each
+    cell as its own Markdown element and st.dataframe loads a canvas grid (each costs about a
+    second of a busy machine's browser time for a 25-row page). NaN shows as "—"; Markdown
+    characters in text are escaped (a job name is never emphasis or a link); integers print
+    as integers, other numbers with `float_format`."""
     def cell(value) -> str:
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             return "—"
-        text = number_format.format(value) if isinstance(value, (int, float)) else str(value)
-        return text.replace("|", "\\|")
+        if isinstance(value, numbers.Integral):
+            text = str(int(value))
+        elif isinstance(value, numbers.Real):
+            text = float_format.format(float(value))
+        else:
+            text = _MARKDOWN_SPECIAL.sub(r"\\\g<0>", str(value))
+        return text
 
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]

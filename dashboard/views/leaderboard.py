@@ -28,20 +28,15 @@ for column, chosen in (("task", tasks), ("dataset", datasets), ("model", models)
         shown = shown[shown[column].isin(chosen)]
 
 
-SCORE = st.column_config.NumberColumn(format="%.2f")
-
-
 def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
 
 
-def _grid(frame: pd.DataFrame, scores: list[str], score_column) -> None:
-    """st.dataframe (a canvas grid) rather than st.table: a table renders every cell as
-    Markdown, which costs seconds of browser time on a busy machine. (The short published
-    tables are one Markdown block each, cheaper still.)"""
-    st.dataframe(frame, hide_index=True, column_config={s: score_column for s in scores})
+def _ranked_table(frame: pd.DataFrame) -> None:
+    """Our scores with two decimals (the report prints one)."""
+    st.markdown(markdown_table(frame, float_format="{:.2f}"))
 
 
 ava = shown[shown["task"] == "ava"]
@@ -52,8 +47,8 @@ if not tasks or "ava" in tasks:
         st.info("No AVA evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(ava), key="ava_page")
-        _grid(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                    "frame_map", "step", "state"]], ["frame_map"], SCORE)
+        _ranked_table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                            "frame_map", "step", "state"]])
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "frame_map", "test_map"]]
@@ -65,8 +60,8 @@ if not tasks or "kinetics" in tasks:
         st.info("No Kinetics evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(kinetics), key="kinetics_page")
-        _grid(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                    "top1", "top5", "challenge_error", "step", "state"]], ["top1", "top5", "challenge_error"], SCORE)
+        _ranked_table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
+                            "top1", "top5", "challenge_error", "step", "state"]])
     reference = published[published["task"] == "kinetics"]
     with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]]))

@@ -50,18 +50,10 @@ def page(browser):
     context.close()
 
 
-def grid_rows(page, index: int) -> list[dict[str, str]]:
-    """Rows of the index-th st.dataframe as {header: text}, from the accessible table the
-    canvas grid keeps in the DOM for its visible cells (as a screen reader reads them)."""
-    grid = page.locator("[data-testid=stDataFrame]").nth(index)
-    grid.locator("[role=gridcell]").first.wait_for(state="attached")
-    headers = [h.strip() for h in grid.locator("[role=columnheader]").all_text_contents()]
-    rows = []
-    for row in grid.locator("tbody tr").all():
-        cells = [c.strip() for c in row.locator("td").all_text_contents()]
-        if cells:
-            rows.append(dict(zip(headers, cells)))
-    return rows
+def html_table_rows(table) -> list[dict[str, str]]:
+    headers = [h.strip() for h in table.locator("thead th").all_text_contents()]
+    return [dict(zip(headers, [c.strip() for c in row.locator("td").all_text_contents()]))
+            for row in table.locator("tbody tr").all()]
 
 
 def database_ava_ranking(db_path: str) -> list[tuple[int, float]]:
@@ -77,18 +69,15 @@ def database_ava_ranking(db_path: str) -> list[tuple[int, float]]:
 def test_leaderboard_ranking_and_numbers_match_the_database(page, dashboard_url, seeded_sqlite):
     page.goto(dashboard_url)
     page.get_by_role("heading", name="Leaderboard").wait_for()
-    page.locator("[data-testid=stDataFrame]").first.wait_for()
+    ranked = page.locator("[data-testid=stMarkdown] table").filter(has_text="frame_map").first
+    ranked.wait_for()
     page.screenshot(path=ARTIFACTS / "leaderboard.png", full_page=True)
-    rows = grid_rows(page, 0)
+    rows = html_table_rows(ranked)
     expected = database_ava_ranking(seeded_sqlite.url.removeprefix("sqlite:///"))
     assert [int(r["job_id"]) for r in rows] == [job_id for job_id, _ in expected]
-    # The accessible cells carry the full value (the canvas shows it with two decimals).
-    assert [float(r["frame_map"]) for r in rows] == pytest.approx([100 * value for _, value in expected])
+    assert [r["frame_map"] for r in rows] == [f"{100 * value:.2f}" for _, value in expected]
     assert [r["rank"] for r in rows] == [str(i) for i in range(1, len(expected) + 1)]
-    table = page.locator("[data-testid=stExpander] table").first
-    headers = table.locator("th").all_text_contents()
-    published = [dict(zip(headers, row.locator("td").all_text_contents()))
-                 for row in table.locator("tbody tr").all()]
+    published = html_table_rows(page.locator("[data-testid=stExpander] table").first)
     assert len(published) == 6 and all(r["source"].startswith("published") for r in published)
     assert "34.3" in [r["test mAP"] for r in published]  # Table 2, the ensemble's test mAP
 
@@ -98,7 +87,9 @@ def test_click_into_a_run_and_see_the_per_class_ap_chart(page, dashboard_url, se
     page.get_by_role("heading", name="Leaderboard").wait_for()
     target = seeded_sqlite.job_ids["ensemble_ava/evaluate.val.sf8x8"]
     page.get_by_role("heading", name="Open a run").wait_for()
-    page.locator("[data-testid=stSelectbox]").last.click()
+    picker = page.locator("[data-testid=stSelectbox]").filter(has_text="Run")
+    picker.locator("input").click()
+    page.keyboard.type(f"(#{target})")  # the select box filters its options as one types
     page.get_by_role("option").filter(has_text=f"(#{target})").click()
     page.get_by_role("link", name=f"Open run #{target}").click()
     page.wait_for_url(re.compile(rf"/run\?job={target}$"))
