@@ -9,6 +9,7 @@ Prints a Markdown table for bench/RESULTS.md:
 * parameters of our build and of PySlowFast's, per variant (Kinetics-600 head);
 * GFLOPs per view at 224 and 256: ours with torch's FlopCounterMode / 2 (multiply-adds), and
   PySlowFast's model counted by fvcore (its own tool, which also counts batch norm);
+* seconds per training step of the demo twins (`--only-tiny`, no peer involved);
 * batch-1 eval forward time of slowfast_8x8_r50 at 224 (8 + 32 frames) on the CPU, both models
   holding the same weights (ours converted from the peer's), median of `repeats`.
 """
@@ -75,16 +76,46 @@ def interleaved_forward_seconds(models: dict, repeats: int) -> dict[str, dict[st
     return times
 
 
+def tiny_training_steps(repeats: int) -> None:
+    """Seconds per SGD step of each demo twin: AVA head with NL context, batch 4, 64x64, T=4."""
+    print("\n| tiny twin (AVA, nl_context, batch 4, 64x64, T=4, alpha=4) | params | median s/step | max s/step |")
+    print("|---|---|---|---|")
+    for name in VARIANTS:
+        torch.manual_seed(0)
+        model = build(f"{name}_tiny", task="ava", num_classes=80, nl_context=True, num_frames=4)
+        spec = model.spec
+        frames = [4, 4 * spec.alpha] if spec.pathways == "slowfast" else [16]
+        inputs = [torch.randn(4, 3, t, 64, 64) for t in frames]
+        boxes = torch.tensor([[i, 8.0, 8.0, 56.0, 56.0] for i in range(4)])
+        target = (torch.rand(4, 80) < 0.1).float()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        seconds = []
+        for step in range(repeats + 1):
+            start = time.perf_counter()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs, boxes), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step:  # the first step is a warm-up
+                seconds.append(time.perf_counter() - start)
+        print(f"| {name}_tiny | {count_parameters(model):,} | {statistics.median(seconds):.3f} | "
+              f"{max(seconds):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-flops", action="store_true")
+    parser.add_argument("--only-tiny", action="store_true", help="only the demo twins' training steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, python {platform.python_version()}")
 
+    if args.only_tiny:
+        tiny_training_steps(args.repeats)
+        return
     if not args.skip_flops:
         print("\n| variant (Kinetics-600 head) | params ours | params PySlowFast | GFLOPs 224 ours | "
               "GFLOPs 256 ours | GFLOPs 256 PySlowFast (fvcore) | published |")
