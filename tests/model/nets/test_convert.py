@@ -1,5 +1,7 @@
 """Converters against peer outputs (fixtures from tests/fixtures/nets/make_peer_fixtures.py)."""
 
+import gzip
+import json
 import pickle
 import subprocess
 import sys
@@ -149,3 +151,25 @@ def test_caffe2_pickle_with_code_is_refused(tmp_path):
     path.write_bytes(pickle.dumps({"blobs": {"conv1_w": Payload()}}))
     with pytest.raises(CheckpointMismatchError, match="builtins.print is not allowed"):
         read_checkpoint(path)
+
+
+def _full_key_sets():
+    with gzip.open(FIXTURES / "full_state_keys.json.gz", "rt") as handle:
+        keys = json.load(handle)
+    for name, per_task in keys.items():
+        source, _, variant = name.rpartition(":")
+        for task, entries in per_task.items():
+            yield pytest.param(source or "pyslowfast", variant, task, entries, id=f"{name}-{task}")
+
+
+@pytest.mark.parametrize("source,variant,task,entries", list(_full_key_sets()))
+def test_full_size_peer_key_sets_map_one_to_one(source, variant, task, entries):
+    """Every key of the released-size peer models maps, with its shape, onto build(variant)."""
+    state = {key: torch.empty(shape, device="meta") for key, shape in entries}
+    classes = next(shape[0] for key, shape in entries if key.endswith("proj.bias") or
+                   key == "head.projection.bias")
+    with torch.device("meta"):
+        model = build(variant, task=task, num_classes=classes)
+    converted = convert_state_dict(state, model, source=source)
+    assert converted.keys() == model.state_dict().keys()
+    assert len(entries) == len(converted)
