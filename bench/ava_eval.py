@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import platform
 import resource
 import subprocess
@@ -117,14 +118,17 @@ def main() -> None:
     start = time.perf_counter()
     sizes = write_case(args.workdir, args.movies, args.keyframes)
     sizes["generate_seconds"] = round(time.perf_counter() - start, 1)
+    load_before = os.getloadavg()[0]
     ours = measure("ours", args.workdir)
+    print(f"ours: {ours['seconds']:.1f} s, {ours['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)
     official = measure("official", args.workdir)
+    load_after = os.getloadavg()[0]
     diffs = [abs(ours["metrics"][k] - v) for k, v in official["metrics"].items()
              if v is not None and ours["metrics"][k] is not None]
     same_nan = all((ours["metrics"][k] is None) == (v is None) for k, v in official["metrics"].items())
     summary = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
-                   f"{__import__('os').cpu_count()} CPUs, Python {platform.python_version()}, "
+                   f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
                    f"NumPy {np.__version__}",
         **sizes,
         "ours_seconds": round(ours["seconds"], 2), "official_seconds": round(official["seconds"], 2),
@@ -133,6 +137,7 @@ def main() -> None:
         "mAP_ours": ours["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
         "mAP_official": official["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
         "max_abs_diff_any_metric": max(diffs), "nan_classes_agree": same_nan,
+        "load_average_1min_before_after": [round(load_before, 1), round(load_after, 1)],
     }
     print(json.dumps(summary, indent=2))
 
