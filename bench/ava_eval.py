@@ -14,7 +14,8 @@ Usage::
 
 Prints a JSON summary and a Markdown table for bench/RESULTS.md. Wall time and peak RSS are
 measured inside each child around reading + evaluating (imports excluded from the time,
-included in the RSS).
+included in the RSS); CPU seconds (user + system, all threads) are reported too, as they
+depend less on other jobs sharing the machine.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def write_case(workdir: Path, movies: int, keyframes: int, seed: int = 0) -> dic
 def run_child(which: str, workdir: Path) -> None:
     """Evaluate once in this process and print one JSON line."""
     files = [str(workdir / f) for f in ("labelmap.pbtxt", "groundtruth.csv", "detections.csv", "excluded.csv")]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     if which == "ours":
         sys.path.insert(0, str(REPO))
         from model.eval.ava import frame_map
@@ -94,8 +97,10 @@ def run_child(which: str, workdir: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             metrics = official_metrics(*files)
         seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_mib,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mib = usage.ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,
+                      "peak_rss_mib": peak_mib,
                       "metrics": {k: (None if math.isnan(v) else float(v)) for k, v in metrics.items()}}))
 
 
@@ -133,6 +138,7 @@ def main() -> None:
         **sizes,
         "ours_seconds": round(ours["seconds"], 2), "official_seconds": round(official["seconds"], 2),
         "speedup": round(official["seconds"] / ours["seconds"], 1),
+        "ours_cpu_seconds": round(ours["cpu_seconds"], 1), "official_cpu_seconds": round(official["cpu_seconds"], 1),
         "ours_peak_rss_mib": round(ours["peak_rss_mib"]), "official_peak_rss_mib": round(official["peak_rss_mib"]),
         "mAP_ours": ours["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
         "mAP_official": official["metrics"]["PascalBoxes_Precision/mAP@0.5IOU"],
