@@ -95,12 +95,20 @@ class NonLocal(nn.Module):
         self.g = nn.Conv3d(channels, inner, 1)
         self.out = nn.Conv3d(inner, channels, 1)
         self.bn = batch_norm(channels, zero_init_gamma=True)
-        self.pool = nn.MaxPool3d(pool, stride=pool) if any(p > 1 for p in pool) else nn.Identity()
+        self.pool_size = tuple(pool)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Max pool by `pool`, clipped to the map so that short clips (T=1) still work; equal
+        to PySlowFast's MaxPool3d(pool, stride=pool) whenever the map is at least that large."""
+        kernel = tuple(min(p, size) for p, size in zip(self.pool_size, x.shape[2:]))
+        if all(k == 1 for k in kernel):
+            return x
+        return nn.functional.max_pool3d(x, kernel, stride=kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, h, w = x.shape
         theta = self.theta(x).flatten(2)  # (N, C', THW)
-        pooled = self.pool(x)
+        pooled = self._pool(x)
         phi = self.phi(pooled).flatten(2)  # (N, C', P)
         g = self.g(pooled).flatten(2)
         affinity = torch.einsum("ncq,nck->nqk", theta, phi)

@@ -196,3 +196,15 @@ def test_bfloat16_autocast_and_channels_last():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(x, boxes)
     assert out.shape == (1, 3) and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_full_size_variants_run_on_small_clips(name):
+    """The released-size networks, AVA head with context, on 1-frame Slow clips at 32x32."""
+    model = build(name, task="ava", num_classes=80, nl_context=True).eval()
+    spec = model.spec
+    x = [torch.randn(1, 3, 1, 32, 32), torch.randn(1, 3, spec.alpha, 32, 32)]
+    if spec.pathways == "fast":
+        x = [torch.randn(1, 3, 1, 32, 32)]
+    with torch.no_grad():
+        assert model(x, torch.tensor([[0, 2.0, 2.0, 30.0, 30.0]])).shape == (1, 80)
