@@ -143,7 +143,9 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
 
 
 def _requeue_reason(observation: SchedulerObservation) -> str:
-    return f"requeued by the scheduler (restarts={observation.restarts})"
+    """SLURM counts a restart only once the requeued run starts: say it when it is known."""
+    restart = f", restart {observation.restarts}" if observation.restarts else ""
+    return f"requeued by the scheduler (preemption or time limit{restart})"
 
 
 def _lost_or_wait(current: str, clocks: Clocks, reason: str) -> Verdict:
