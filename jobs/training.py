@@ -20,6 +20,7 @@ from model.engine.checkpoint import CheckpointError
 from model.engine.distributed import DistContext, init_distributed
 from model.engine.optim import build_sgd
 from model.engine.precision import Precision, resolve_device
+from model.engine.rng import derive_seed, seed_everything
 from model.engine.schedules import LRSchedule
 from model.engine.trainer import LoopSettings, Trainer
 
@@ -96,6 +97,9 @@ def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
     data_cfg = cfg.section("data")
     batch_size = int(cfg.require("data.batch_size"))
 
+    # The initial weights are a function of the job's seed: a run restarted before its first
+    # checkpoint, or re-run, starts from the same point.
+    seed_everything(derive_seed(cfg.seed, 0x5EED))
     model = build_network(cfg)
     if init_checkpoint:
         skipped = init_backbone(model, init_checkpoint)

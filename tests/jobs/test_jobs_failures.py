@@ -104,6 +104,7 @@ def test_nan_loss_stops_with_step_lr_and_checkpoint(tmp_path, configs, kinetics_
     config = shrink(configs["pretrain.k600.slowfast_8x8"], model="slowfast_8x8_r50_tiny",
                     iters=20, base_lr=1e9, warmup=0, checkpoint_every=1)
     config["data"]["root"] = str(kinetics_root)
+    config["job"]["log_every"] = 1
     run_dir = write_run_dir(tmp_path / "run", config)
     with pytest.raises(JobFailure, match="nan_loss"):
         PretrainJob(run_dir)()

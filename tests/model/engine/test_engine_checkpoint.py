@@ -19,7 +19,7 @@ def test_keeps_the_last_k_and_points_latest_at_the_newest(tmp_path):
         store.save(_state(step), step)
     assert store.steps() == [9, 6]
     state, path = store.load_latest()
-    assert state["step"] == 9 and path.name == "step_000000009.pt"
+    assert state["step"] == 9 and path.name == "step_000009.pt"
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -35,7 +35,7 @@ def test_corrupt_latest_falls_back_to_previous_with_a_warning(tmp_path, damage):
         newest.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
     else:
         newest.with_name(newest.name + ".sha256").unlink()
-    with pytest.warns(UserWarning, match="step_000000006"):
+    with pytest.warns(UserWarning, match="step_000006"):
         state, path = store.load_latest()
     assert state["step"] == 3
 

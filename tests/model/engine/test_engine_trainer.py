@@ -53,7 +53,7 @@ def test_nan_loss_stops_with_the_step_lr_and_last_checkpoint(tmp_path):
     trainer.step_fn = poisoned
     with pytest.raises(NonFiniteLossError) as err:
         trainer.run()
-    assert err.value.step == 5 and err.value.checkpoint.name == "step_000000004.pt"
+    assert err.value.step == 5 and err.value.checkpoint.name == "step_000004.pt"
     assert "step 5" in str(err.value) and "lr" in str(err.value)
     assert CheckpointStore(tmp_path / "checkpoints").steps()[0] == 4  # nothing lost
 
