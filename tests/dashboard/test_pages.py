@@ -29,10 +29,6 @@ def run_page(page: str | None = None, **query_params: str) -> AppTest:
     return app
 
 
-def table_rows(element) -> list[dict]:
-    return element.value.to_dict("records")
-
-
 def markdown_rows(table: str) -> list[dict]:
     """Rows of a Markdown pipe table as {header: cell}, Markdown escapes removed."""
     lines = [[re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
