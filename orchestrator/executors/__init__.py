@@ -12,13 +12,13 @@ Public API::
 from .base import (ExecutorError, Executor, ResourceRequest, SchedulerObservation, SchedulerUnavailableError,
                    SubmittedAttempt, attempt_log_folder)
 from .outcome import ProcessOutcome, last_error_line, read_process_outcome
-from .registry import UnknownJobKindError, job_entry
+from .registry import UnknownJobKindError, job_entry, register_job_kind
 from .select import (ClusterSettings, build_executor, require_backend_available, resolve_backend,
                      slurm_is_usable)
 
 __all__ = [
     "ClusterSettings", "Executor", "ExecutorError", "ProcessOutcome", "ResourceRequest",
     "SchedulerObservation", "SchedulerUnavailableError", "SubmittedAttempt", "UnknownJobKindError",
-    "attempt_log_folder", "build_executor", "job_entry", "last_error_line", "read_process_outcome",
+    "attempt_log_folder", "build_executor", "job_entry", "register_job_kind", "last_error_line", "read_process_outcome",
     "require_backend_available", "resolve_backend", "slurm_is_usable",
 ]

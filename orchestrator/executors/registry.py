@@ -5,8 +5,10 @@ exposes ``Job``, a callable class built from the run directory (``Job(run_dir)()
 job, ``checkpoint()`` makes it resumable under submitit). Importing ``jobs.*`` pulls in
 torch, so the import happens lazily, only when a job of that kind is submitted.
 
-An explicit ``"package.module:Attribute"`` entry point is accepted too: it lets a site plug
+An explicit ``"package.module:Attribute"`` entry point is accepted too, and
+``register_job_kind(name, callable)`` adds a kind for the current process: both let a site plug
 in its own job kinds (and the test suite its small counter jobs) without editing ``jobs/``.
+Only the watcher's process resolves kinds: the compute node receives the pickled job object.
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ class JobKindImportError(UnknownJobKindError):
     """The job module exists but raised while being imported (its code is broken)."""
 
 
+_REGISTERED: dict[str, Callable[..., Any]] = {}
+
+
+def register_job_kind(kind: str, entry: Callable[..., Any]) -> None:
+    """Make ``kind`` (a short name, stored in the database) resolve to ``entry`` in this process."""
+    if not _KIND_NAME.match(kind):
+        raise ValueError(f"job kind {kind!r} must match {_KIND_NAME.pattern}")
+    _REGISTERED[kind] = entry
+
+
 def job_entry(kind: str) -> Callable[..., Any]:
     """Return the callable that builds a runnable job from a run directory.
 
     ``job_entry("pretrain")`` -> ``jobs.pretrain.Job``;
     ``job_entry("my_pkg.toy:Counter")`` -> ``my_pkg.toy.Counter``.
     """
+    if kind in _REGISTERED:
+        return _REGISTERED[kind]
     if _ENTRY_POINT.match(kind):
         module_name, attribute = kind.split(":", 1)
     elif _KIND_NAME.match(kind):

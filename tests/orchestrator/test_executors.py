@@ -22,6 +22,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def test_job_entry_resolves_entry_points_and_rejects_unknown_kinds() -> None:
     assert job_entry(COUNTER_KIND) is Counter
+    assert job_entry("tests.orchestrator.toy_jobs:Counter") is Counter
     with pytest.raises(UnknownJobKindError, match="no module 'jobs.no_such_kind'"):
         job_entry("no_such_kind")
     with pytest.raises(UnknownJobKindError, match="no callable"):

@@ -252,3 +252,18 @@ def test_a_refused_submission_is_tried_again_then_fails_with_the_schedulers_mess
     summary = watcher.poll()
     assert len(scheduler.submitted) == 3 and job_states(engine) == {"x": "FAILED"}
     assert "invalid partition specified: gpu" in summary.failed[0][1]
+
+
+def test_watcher_and_planner_on_both_databases(db_url, tmp_path) -> None:
+    """The same DAG (completion, failure, blocking) on SQLite and PostgreSQL."""
+    from orchestrator.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        record_toy_dag(engine, tmp_path / "runs", {"a": {}, "bad": {"fail": "nan", "fail_at": 1}, "after": {}},
+                       {"after": ["bad"]})
+        _, summary = _watch(engine)
+        assert job_states(engine) == {"a": "COMPLETED", "bad": "FAILED", "after": "CANCELLED"}
+        assert summary.failed == [("bad", "loss is NaN at step 1")]
+    finally:
+        engine.dispose()
