@@ -28,6 +28,9 @@ for column, chosen in (("task", tasks), ("dataset", datasets), ("model", models)
         shown = shown[shown[column].isin(chosen)]
 
 
+AS_PRINTED = "{!r}"  # the report's numbers as it prints them: 29.0, 18.95
+
+
 def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.insert(0, "rank", range(1, len(out) + 1))
@@ -47,12 +50,13 @@ if not tasks or "ava" in tasks:
         st.info("No AVA evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(ava), key="ava_page")
-        _ranked_table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                            "frame_map", "step", "state"]])
+        _ranked_table(page[["rank", "frame_map", "experiment", "member", "model", "dataset", "scale",
+                            "state", "job_id"]])
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "frame_map", "test_map"]]
-                                   .rename(columns={"frame_map": "val mAP", "test_map": "test mAP"})))
+                                   .rename(columns={"frame_map": "val mAP", "test_map": "test mAP"}),
+                                   float_format=AS_PRINTED))
 
 if not tasks or "kinetics" in tasks:
     st.subheader("Kinetics: top-1 / top-5 (%) and challenge error (mean of top-1 and top-5 error)")
@@ -60,11 +64,12 @@ if not tasks or "kinetics" in tasks:
         st.info("No Kinetics evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(kinetics), key="kinetics_page")
-        _ranked_table(page[["rank", "job_id", "experiment", "member", "job", "model", "dataset", "scale",
-                            "top1", "top5", "challenge_error", "step", "state"]])
+        _ranked_table(page[["rank", "challenge_error", "top1", "top5", "experiment", "member", "model",
+                            "dataset", "scale", "state", "job_id"]])
     reference = published[published["task"] == "kinetics"]
     with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
-        st.markdown(markdown_table(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]]))
+        st.markdown(markdown_table(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],
+                                   float_format=AS_PRINTED))
 
 if not shown.empty:
     st.subheader("Open a run")
