@@ -42,7 +42,7 @@ def _engine(db_url: str) -> Engine:
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def _status(db_url: str) -> DatabaseStatus:
-    return database_status(_engine(db_url))
+    return database_status(_engine(db_url), where=db_url)
 
 
 def status() -> DatabaseStatus:

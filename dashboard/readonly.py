@@ -78,9 +78,12 @@ class DatabaseStatus:
     detail: str = ""
 
 
-def database_status(engine: Engine) -> DatabaseStatus:
-    """Which page the app should show: the pages themselves only run on READY."""
-    where = redact_url(engine.url.render_as_string(hide_password=False))
+def database_status(engine: Engine, where: str | None = None) -> DatabaseStatus:
+    """Which page the app should show: the pages themselves only run on READY.
+
+    `where` names the database in messages (default: the engine's URL, password hidden).
+    """
+    where = redact_url(where or engine.url.render_as_string(hide_password=False))
     try:
         check_schema(engine)
         with engine.connect() as connection:

@@ -88,10 +88,11 @@ def live_view(experiment_id: int) -> None:
         st.info("No attempt submitted yet.")
         return
     view = attempts.assign(duration_min=(attempts["duration_s"] / 60.0).round(1))
-    st.dataframe(paginate(view, key="attempts_page", page_size=100)[[
+    page = paginate(view, key="attempts_page", page_size=100)[[
         "job", "attempt", "state", "executor", "scheduler_id", "node", "started_at", "ended_at",
-        "duration_min", "gpus", "exit_code", "reason", "resumed_from_step"]],
-        hide_index=True, column_config={"state": st.column_config.TextColumn("state")})
+        "duration_min", "gpus", "exit_code", "reason", "resumed_from_step"]]
+    st.dataframe(page.style.map(lambda state: f"background-color: {STATE_FILL.get(state, '#ffffff')}",
+                                subset=["state"]), hide_index=True)
 
 
 if experiment_id is None:

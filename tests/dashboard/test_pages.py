@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.layout import STATE_FILL
 from model.data.ava_labelmap import AVA_ACTION_NAMES
 from tests.dashboard.seed_dashboard import AVA_EVAL_SCORES, KINETICS_EVAL_SCORES
 
@@ -134,6 +135,8 @@ def test_jobs_page_shows_dag_states_attempts_and_gpu_hours(app_env):
     shown = float([m for m in app.metric if m.label == "GPU-hours"][0].value)
     assert shown == pytest.approx(expected, abs=0.1)
     assert any("ExportError" in e.value for e in app.error)
+    # Interrupted-and-resumed is not a failure: distinct colours in the graph and the attempts.
+    assert len({STATE_FILL[s] for s in ("PREEMPTED", "REQUEUED", "FAILED", "RUNNING", "COMPLETED")}) == 5
     tree = " ".join(m.value for m in app.expander[0].markdown)
     assert ":violet[" not in tree and ":red[**FAILED**]" in tree and ":blue[**RUNNING**]" in tree
 
