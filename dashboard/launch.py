@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def streamlit_command(host: str = DEFAULT_HOST, port: int = 8501, db_url: str | 
     """argv for `subprocess.run` (never a shell string): headless, minimal toolbar, no usage stats.
 
     The database URL and runs root travel as app arguments after `--`, so they never end up
-    in Streamlit's own config; `dashboard/app.py` reads them with `dashboard.settings`.
+    in Streamlit's own config; `dashboard/app.py` reads them with `dashboard.settings`. A URL
+    equal to `$ORCH_DB_URL` is left out: the child inherits the environment, and a password
+    kept there should not move onto a command line that `ps` shows.
     """
     if not 0 < int(port) < 65536:
         raise ValueError(f"port must be 1..65535, got {port}")
@@ -34,7 +37,7 @@ def streamlit_command(host: str = DEFAULT_HOST, port: int = 8501, db_url: str | 
             "--server.headless", "true", "--client.toolbarMode", "minimal",
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     app_args: list[str] = []
-    if db_url:
+    if db_url and db_url != os.environ.get("ORCH_DB_URL"):
         app_args += ["--db-url", db_url]
     if runs_root:
         app_args += ["--runs-root", str(runs_root)]

@@ -62,7 +62,16 @@ def test_kinetics_confusion_names_a_bad_file(runs_root):
         kinetics_confusion("exp/bad.npz", runs_root)
 
 
-def test_streamlit_command_binds_loopback_headless_with_a_minimal_toolbar():
+def test_a_url_from_the_environment_stays_off_the_command_line(monkeypatch):
+    secret = "postgresql+psycopg://orch:s3cret@db.example/orch"
+    monkeypatch.setenv("ORCH_DB_URL", secret)
+    argv = streamlit_command("127.0.0.1", 8501, secret)
+    assert not any("s3cret" in arg for arg in argv)
+    assert load_settings([]).db_url == secret  # the app still finds it
+
+
+def test_streamlit_command_binds_loopback_headless_with_a_minimal_toolbar(monkeypatch):
+    monkeypatch.delenv("ORCH_DB_URL", raising=False)
     argv = streamlit_command("127.0.0.1", 8765, "sqlite:////x/orchestrator.sqlite", runs_root="/x")
     assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(APP_PATH)
     flags = dict(zip(argv[5::2], argv[6::2]))
