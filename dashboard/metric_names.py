@@ -56,13 +56,19 @@ def dataset_label(config: dict[str, Any] | None) -> str:
     return f"{name} {version}".strip()
 
 
-def member_label(config: dict[str, Any] | None, job_kind: str) -> str:
-    """The ensemble member a job belongs to, or "ensemble" for the ensemble's own jobs."""
+def member_label(config: dict[str, Any] | None, job_kind: str, job_name: str = "") -> str:
+    """The ensemble member a job belongs to, or "ensemble" for the ensemble's own jobs.
+
+    A `member` entry in the config wins; otherwise the planner's naming convention
+    `<kind>.<split>.<member>` (e.g. `evaluate.val.sf8x8`) gives it.
+    """
     if job_kind == "ensemble":
         return "ensemble"
     member = _section(config or {}, "member")
     if isinstance(member, dict):
         member = member.get("name")
+    if not member and job_name.count(".") >= 1:
+        member = job_name.rsplit(".", 1)[-1]
     return str(member or "")
 
 
@@ -71,12 +77,12 @@ CONFIG_LABEL_PATHS = (("model", "name"), ("dataset", "dataset"), ("dataset", "ve
                       ("data", "dataset"), ("data", "version"), ("member",))
 
 
-def job_labels(kind: str, extracted: dict[tuple[str, ...], str | None]) -> dict[str, str]:
+def job_labels(kind: str, extracted: dict[tuple[str, ...], str | None], job_name: str = "") -> dict[str, str]:
     """member/model/dataset labels from the `CONFIG_LABEL_PATHS` values of one job."""
     data_key = "dataset" if extracted.get(("dataset", "dataset")) is not None else "data"
     config = {"model": {"name": extracted.get(("model", "name"))},
               "dataset": {"dataset": extracted.get((data_key, "dataset")),
                           "version": extracted.get((data_key, "version"))},
               "member": extracted.get(("member",))}
-    return {"member": member_label(config, kind), "model": model_label(config),
+    return {"member": member_label(config, kind, job_name), "model": model_label(config),
             "dataset": dataset_label(config)}

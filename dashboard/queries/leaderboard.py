@@ -68,7 +68,7 @@ def leaderboard(engine: Engine) -> pd.DataFrame:
             rows += [tuple(row) for row in connection.execute(query.where(Job.id.in_(chunk)))]
     jobs = pd.DataFrame([{
         "job_id": job_id, "experiment": experiment, "task": task, "scale": scale, "job": name,
-        "kind": kind, **job_labels(kind, dict(zip(CONFIG_LABEL_PATHS, values))), "state": state,
+        "kind": kind, **job_labels(kind, dict(zip(CONFIG_LABEL_PATHS, values)), name), "state": state,
     } for job_id, experiment, task, scale, name, kind, state, *values in rows])
     table = jobs.set_index("job_id").join(wide.reindex(columns=list(LEADERBOARD_METRICS)) * 100.0)
     table["step"] = steps
