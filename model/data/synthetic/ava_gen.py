@@ -11,7 +11,8 @@ time:
                         arm flapping up and down), talk to 79 (head brightness pulsing)
 
 so each labelled box carries 1-3 of 8 evaluated classes (ids as the official label map).
-Action segments switch at half seconds, so a clip centred on a keyframe mostly sees one set.
+Action segments last 3-5 s and switch at half seconds, so a clip centred on a keyframe
+mostly sees one set of actions.
 
 Timeline convention (configurable): as in the official release the movie's annotated part
 starts at ``timeline_start_s`` = 900 s and keyframes run from ``start + 2`` to
@@ -94,7 +95,7 @@ def _plan_person(rng: np.random.Generator, lane: tuple[float, float], width: int
     )
     start = -0.5
     while start < duration_s:
-        end = start + float(rng.integers(2, 5))
+        end = start + float(rng.integers(3, 6))
         pose = int(rng.choice(POSE_ACTIONS))
         extras = tuple(int(a) for a in EXTRA_ACTIONS if rng.random() < 0.3)[:2]
         person.segments.append((start, end, (pose, *extras)))

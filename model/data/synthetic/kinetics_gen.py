@@ -1,8 +1,9 @@
 """A generated Kinetics-format dataset whose classes differ only by motion.
 
-Each clip shows one shape (random kind, colour, size and start position, over a random static
-background with a static distractor shape) moving by its class's motion pattern for the whole
-clip. Appearance is independent of the class, so a network has to look at how things move
+Each clip shows two or three shapes (random kinds, colours, size and start positions, over a
+random static background with a static distractor shape) moving by the class's motion pattern
+for the whole clip. Every class survives a horizontal flip (training flips clips), so "sliding sideways"
+goes left or right and "circling" turns either way. Appearance is independent of the class, so a network has to look at how things move
 over time: exactly what the Slow/Fast pathways are for. Classes are ordered so that a
 "600"-like set is a prefix of the "700"-like set (pretrain on the first, fine-tune on the
 superset, as the programme does with Kinetics-600 -> 700).
@@ -62,49 +63,60 @@ class _Scene:
 Trajectory = Callable[[float], tuple[float, float, float]]
 
 
+def _margin(scene: _Scene) -> tuple[float, float]:
+    # Keep motion in the central part of the frame, so a random training crop (which can drop
+    # a third of the frame) rarely loses the moving shape.
+    return 0.12 * scene.width + scene.radius, 0.12 * scene.height + scene.radius
+
+
 def _linear(scene: _Scene, dx: int, dy: int) -> Trajectory:
-    rng, r, w, h, d = scene.rng, scene.radius, scene.width, scene.height, scene.duration_s
-    span_x, span_y = w - 2 * r, h - 2 * r
-    vx = dx * rng.uniform(0.5, 0.9) * span_x / d
-    vy = dy * rng.uniform(0.5, 0.9) * span_y / d
-    x0 = rng.uniform(r + max(-vx * d, 0), w - r - max(vx * d, 0))
-    y0 = rng.uniform(r + max(-vy * d, 0), h - r - max(vy * d, 0))
-    return lambda t: (x0 + vx * t, y0 + vy * t, r)
+    rng, w, h, d = scene.rng, scene.width, scene.height, scene.duration_s
+    mx, my = _margin(scene)
+    if dx == 2:  # either way: the class must survive a horizontal flip
+        dx = int(rng.choice([-1, 1]))
+    vx = dx * rng.uniform(0.6, 0.9) * (w - 2 * mx) / d
+    vy = dy * rng.uniform(0.6, 0.9) * (h - 2 * my) / d
+    x0 = rng.uniform(mx + max(-vx * d, 0), w - mx - max(vx * d, 0))
+    y0 = rng.uniform(my + max(-vy * d, 0), h - my - max(vy * d, 0))
+    return lambda t: (x0 + vx * t, y0 + vy * t, scene.radius)
 
 
-def _circle(scene: _Scene, direction: int) -> Trajectory:
+def _circle(scene: _Scene) -> Trajectory:
     rng, r, w, h = scene.rng, scene.radius, scene.width, scene.height
-    orbit = rng.uniform(0.18, 0.28) * min(w, h)
-    cx = rng.uniform(orbit + r, w - orbit - r)
-    cy = rng.uniform(orbit + r, h - orbit - r)
+    mx, my = _margin(scene)
+    orbit = rng.uniform(0.15, 0.22) * min(w, h)
+    cx = rng.uniform(mx + orbit, w - mx - orbit) if w - 2 * (mx + orbit) > 0 else w / 2
+    cy = rng.uniform(my + orbit, h - my - orbit) if h - 2 * (my + orbit) > 0 else h / 2
     period = rng.uniform(1.2, 2.0)
     phase = rng.uniform(0, 2 * math.pi)
-    # Image y points down, so increasing angle turns clockwise on screen.
-    return lambda t: (cx + orbit * math.cos(phase + direction * 2 * math.pi * t / period),
-                      cy + orbit * math.sin(phase + direction * 2 * math.pi * t / period), r)
+    turn = float(rng.choice([-1.0, 1.0]))  # either way round: flip-invariant
+    return lambda t: (cx + orbit * math.cos(phase + turn * 2 * math.pi * t / period),
+                      cy + orbit * math.sin(phase + turn * 2 * math.pi * t / period), r)
 
 
 def _scale(scene: _Scene, growing: bool) -> Trajectory:
     rng, r, w, h, d = scene.rng, scene.radius, scene.width, scene.height, scene.duration_s
-    big = 1.8 * r
-    cx, cy = rng.uniform(big, w - big), rng.uniform(big, h - big)
-    lo, hi = 0.6 * r, big
+    mx, my = _margin(scene)
+    cx, cy = rng.uniform(mx, w - mx), rng.uniform(my, h - my)
+    lo, hi = 0.5 * r, 1.6 * r
     if growing:
         return lambda t: (cx, cy, lo + (hi - lo) * t / d)
     return lambda t: (cx, cy, hi - (hi - lo) * t / d)
 
 
 def _still(scene: _Scene) -> Trajectory:
-    rng, r, w, h = scene.rng, scene.radius, scene.width, scene.height
-    cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-    return lambda t: (cx, cy, r)
+    mx, my = _margin(scene)
+    cx = scene.rng.uniform(mx, scene.width - mx)
+    cy = scene.rng.uniform(my, scene.height - my)
+    return lambda t: (cx, cy, scene.radius)
 
 
 def _swing(scene: _Scene, horizontal: bool) -> Trajectory:
     rng, r, w, h = scene.rng, scene.radius, scene.width, scene.height
-    amplitude = rng.uniform(0.15, 0.25) * (w if horizontal else h)
-    cx = rng.uniform(r + amplitude, w - r - amplitude) if horizontal else rng.uniform(r, w - r)
-    cy = rng.uniform(r, h - r) if horizontal else rng.uniform(r + amplitude, h - r - amplitude)
+    mx, my = _margin(scene)
+    amplitude = rng.uniform(0.12, 0.18) * (w if horizontal else h)
+    cx = w / 2 + rng.uniform(-1, 1) * max(w / 2 - mx - (amplitude if horizontal else 0), 0)
+    cy = h / 2 + rng.uniform(-1, 1) * max(h / 2 - my - (0 if horizontal else amplitude), 0)
     period = rng.uniform(0.8, 1.4)
     phase = rng.uniform(0, 2 * math.pi)
     wave = lambda t: amplitude * math.sin(phase + 2 * math.pi * t / period)  # noqa: E731
@@ -114,19 +126,20 @@ def _swing(scene: _Scene, horizontal: bool) -> Trajectory:
 
 
 #: Class name -> trajectory builder, in the order classes are taken for a given class count.
+#: Every class is invariant to a horizontal flip (sideways motions go either way, circles
+#: either way round), because training flips clips as Kinetics training does.
 KINETICS_MOTIONS: dict[str, Callable[[_Scene], Trajectory]] = {
-    "sliding left": lambda s: _linear(s, -1, 0),
-    "sliding right": lambda s: _linear(s, 1, 0),
     "rising": lambda s: _linear(s, 0, -1),
     "falling": lambda s: _linear(s, 0, 1),
-    "circling clockwise": lambda s: _circle(s, 1),
-    "circling anticlockwise": lambda s: _circle(s, -1),
+    "sliding sideways": lambda s: _linear(s, 2, 0),
+    "circling": _circle,
     "growing": lambda s: _scale(s, True),
     "shrinking": lambda s: _scale(s, False),
     "standing still": _still,
-    "swinging sideways": lambda s: _swing(s, True),
     "bobbing up and down": lambda s: _swing(s, False),
-    "drifting diagonally": lambda s: _linear(s, 1, 1),
+    "swinging sideways": lambda s: _swing(s, True),
+    "sinking diagonally": lambda s: _linear(s, 2, 1),
+    "climbing diagonally": lambda s: _linear(s, 2, -1),
 }
 
 _PAINTERS = (
@@ -139,19 +152,29 @@ _PAINTERS = (
 def _render_clip(rng: np.random.Generator, motion: str, width: int, height: int,
                  duration_s: float, fps: int) -> list[np.ndarray]:
     scale = min(width, height) / 60.0
-    scene = _Scene(width, height, duration_s, rng.uniform(4.0, 7.0) * scale, rng)
-    trajectory = KINETICS_MOTIONS[motion](scene)
-    background = textured_background(rng, height, width)
+    scene = _Scene(width, height, duration_s, rng.uniform(5.0, 7.5) * scale, rng)
+    # Two or three shapes move by the class's pattern (each from its own start): the motion
+    # then covers enough of the frame to survive the global average pooling of the heads.
+    movers = [(KINETICS_MOTIONS[motion](scene), _PAINTERS[rng.integers(len(_PAINTERS))],
+               random_color(rng)) for _ in range(int(rng.integers(2, 4)))]
+    # The background follows the first shape's motion too (as a camera that tracks it, seen
+    # as the scene sliding), so the class's motion covers the whole frame.
+    pad = int(0.3 * max(width, height))
+    backdrop = textured_background(rng, height + 2 * pad, width + 2 * pad)
     distractor = _PAINTERS[rng.integers(len(_PAINTERS))]
-    distractor_at = (rng.uniform(0, width), rng.uniform(0, height), scene.radius * 0.8)
-    paint = _PAINTERS[rng.integers(len(_PAINTERS))]
-    distractor(background, *distractor_at, random_color(rng))
-    color = random_color(rng)
+    distractor(backdrop, pad + rng.uniform(0, width), pad + rng.uniform(0, height),
+               scene.radius * 0.7, random_color(rng))
+    x0, y0, _ = movers[0][0](0.0)
     frames = []
     for index in range(int(round(duration_s * fps))):
-        frame = background.copy()
-        cx, cy, radius = trajectory(index / fps)
-        paint(frame, cx, cy, radius, color)
+        t = index / fps
+        lead_x, lead_y, _ = movers[0][0](t)
+        ox = int(np.clip(round(lead_x - x0), -pad, pad))
+        oy = int(np.clip(round(lead_y - y0), -pad, pad))
+        frame = backdrop[pad - oy: pad - oy + height, pad - ox: pad - ox + width].copy()
+        for trajectory, paint, color in movers:
+            cx, cy, radius = trajectory(t)
+            paint(frame, cx, cy, radius, color)
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames
 

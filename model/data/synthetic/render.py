@@ -14,7 +14,7 @@ __all__ = ["textured_background", "paint_rect", "paint_disk", "paint_diamond", "
 
 def textured_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A static, low-contrast background of smooth blobs (float32 HxWx3 in [0, 255])."""
-    coarse = rng.uniform(40, 140, size=(max(height // 12, 2), max(width // 12, 2), 3))
+    coarse = rng.uniform(60, 120, size=(max(height // 12, 2), max(width // 12, 2), 3))
     rows = np.linspace(0, coarse.shape[0] - 1, height)
     cols = np.linspace(0, coarse.shape[1] - 1, width)
     r0 = np.floor(rows).astype(int)
