@@ -21,8 +21,9 @@ reproduced here with array operations instead of its per-image Python loop:
 
 Tied scores: the official order depends on its heap's internal layout and on NumPy's
 unstable sort. Keyframes holding tied scores are replayed through the same heap
-(:func:`_official_keyframe_order`) and the per-class sort is the same ``np.argsort`` call
-on the same array, so with the same NumPy the results are identical, ties included.
+(:func:`model.eval.ava_matching.official_keyframe_order`) and the per-class sort is the same
+``np.argsort`` call on the same array, so with the same NumPy the results are identical, ties
+included. Detections are streamed in blocks (:mod:`model.eval.ava_cap`) to bound memory.
 See docs/evaluation.md.
 """
 

@@ -78,7 +78,6 @@ def test_streamed_blocks_equal_official(tmp_path, monkeypatch, seed, ties):
     assert official[MAP_KEY] > 0.05
 
 
-@pytest.mark.slow
 def test_frame_map_equals_official_on_thousands_of_boxes(tmp_path):
     case = make_case(tmp_path, 42, videos=10, keyframes=120)
     official, ours = _run_both(case)
