@@ -47,7 +47,11 @@ def ava_annotation_paths(data_cfg: Mapping[str, Any], split: str) -> dict[str, P
 
 def score_ava(detections: pd.DataFrame | Path, data_cfg: Mapping[str, Any],
               split: str) -> dict[str, float]:
-    """Frame-mAP@0.5 on the 60 evaluated classes; ``mAP`` (in %) and ``ap/<action_id>``."""
+    """Frame-mAP@0.5 on the 60 evaluated classes: ``frame_map`` and ``ap/<action_id>``.
+
+    Values are fractions in [0, 1], the metric-name contract of docs/orchestrator.md that
+    the leaderboard and the dashboard read (they show percent).
+    """
     from model.eval.ava import frame_map
 
     paths = ava_annotation_paths(data_cfg, split)
@@ -55,10 +59,10 @@ def score_ava(detections: pd.DataFrame | Path, data_cfg: Mapping[str, Any],
         raise BadDataError(f"{paths['groundtruth']}: ground truth of split {split!r} not found")
     exclusions = paths["exclusions"] if paths["exclusions"].is_file() else None
     result = frame_map(paths["groundtruth"], detections, paths["labelmap"], exclusions)
-    metrics = {"mAP": 100.0 * result.mAP}
+    metrics = {"frame_map": float(result.mAP)}
     for class_id, ap in result.per_class_ap.items():
         if not math.isnan(ap):
-            metrics[f"ap/{class_id}"] = 100.0 * ap
+            metrics[f"ap/{class_id}"] = float(ap)
     return metrics
 
 
@@ -82,11 +86,11 @@ def read_kinetics_predictions(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def score_kinetics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float] | None:
-    """Top-1/top-5 accuracy and the challenge error (in %); None when there are no labels."""
+    """Top-1/top-5 accuracy and the challenge error (fractions); None when there are no labels."""
     from model.eval.kinetics import challenge_metrics
 
     if len(labels) == 0 or (labels < 0).any():
         return None
     m = challenge_metrics(probs, labels)
-    return {name: 100.0 * float(m[name]) for name in
+    return {name: float(m[name]) for name in
             ("top1", "top5", "top1_error", "top5_error", "challenge_error")}
