@@ -14,8 +14,7 @@ import streamlit as st
 
 from dashboard import data
 
-__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "percent",
-           "markdown_table"]
+__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "markdown_table"]
 
 # Streamlit markdown colours. Infrastructure interruptions (PREEMPTED, TIMEOUT, NODE_FAIL: the
 # job will be resumed) and REQUEUED are kept apart from FAILED (a deterministic error).
@@ -34,11 +33,6 @@ STATE_FILL = {
 
 def state_badge(state: str) -> str:
     return f":{STATE_COLOURS.get(state, 'gray')}[**{state}**]"
-
-
-def percent(value) -> str:
-    """A score already in percent, two decimals (the report prints one; we keep the second)."""
-    return "—" if value is None or pd.isna(value) else f"{float(value):.2f}"
 
 
 def experiment_picker(label: str = "Experiment", *, key: str = "experiment") -> int | None:

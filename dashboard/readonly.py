@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -97,8 +97,3 @@ def database_status(engine: Engine, where: str | None = None) -> DatabaseStatus:
         return DatabaseStatus(DatabaseState.UNREACHABLE, where, reason)
     return DatabaseStatus(DatabaseState.READY if count else DatabaseState.EMPTY, where)
 
-
-def ping(engine: Engine) -> None:
-    """One round trip (raises the driver's error)."""
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))

@@ -7,15 +7,13 @@ Everything here is bounded by one experiment (its jobs are loaded through the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from orchestrator.db import Attempt, Experiment, Job, JobDependency, Submission
+from orchestrator.db import Attempt, Experiment, Job, JobDependency
 
-__all__ = ["experiments", "experiment_jobs", "job_edges", "experiment_attempts", "gpu_hours",
-           "JobsOverview", "jobs_overview"]
+__all__ = ["experiments", "experiment_jobs", "job_edges", "experiment_attempts", "gpu_hours"]
 
 
 def experiments(engine: Engine) -> pd.DataFrame:
@@ -90,15 +88,3 @@ def gpu_hours(attempts: pd.DataFrame) -> float:
         return 0.0
     return float((attempts["duration_s"].fillna(0.0) * attempts["gpus"]).sum() / 3600.0)
 
-
-@dataclass(frozen=True)
-class JobsOverview:
-    experiments: int
-    jobs: int
-    submissions: int
-
-
-def jobs_overview(engine: Engine) -> JobsOverview:
-    with engine.connect() as connection:
-        count = lambda model: connection.execute(select(func.count()).select_from(model)).scalar_one()  # noqa: E731
-        return JobsOverview(count(Experiment), count(Job), count(Submission))
