@@ -62,16 +62,16 @@ def read_json_under_root(path: str, root: str | os.PathLike[str]) -> Any:
 def kinetics_confusion(path: str, root: str | os.PathLike[str], *, top_classes: int = 10) -> pd.DataFrame:
     """Confusion counts among the `top_classes` most frequent true classes.
 
-    Reads a Kinetics predictions file (`.npz` with `scores` [N, C] and `labels` [N], optional
-    `class_names` [C]); returns a long frame (true, predicted, count) for a heatmap. Predictions
+    Reads a Kinetics predictions file as the evaluate job writes it (`.npz` with per-video
+    `probs` [N, C], `labels` [N], `classes` [C] and `video_ids` [N]); returns a long frame (true, predicted, count) for a heatmap. Predictions
     outside the top classes are counted under "other".
     """
     real = resolve_under_root(path, root)
     with np.load(real, allow_pickle=False) as archive:
-        if "scores" not in archive or "labels" not in archive:
-            raise UnsafePathError(path, Path(root), "npz lacks 'scores' or 'labels'")
-        scores, labels = archive["scores"], archive["labels"].astype(np.int64)
-        names = [str(n) for n in archive["class_names"]] if "class_names" in archive else None
+        if "probs" not in archive or "labels" not in archive:
+            raise UnsafePathError(path, Path(root), "npz lacks 'probs' or 'labels'")
+        scores, labels = archive["probs"], archive["labels"].astype(np.int64)
+        names = [str(n) for n in archive["classes"]] if "classes" in archive else None
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
         raise UnsafePathError(path, Path(root), f"scores {scores.shape} and labels {labels.shape} disagree")
     predicted = scores.argmax(axis=1)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from jobs.predictions import write_kinetics_predictions
+
 from orchestrator.db import (Attempt, Experiment, Job, JobState, Submission, make_session_factory,
                              open_database, session_scope, upgrade)
 from orchestrator.ingest import ingest_job
@@ -221,8 +223,10 @@ def _seed_kinetics(session, seeded: SeededDashboardDb, start: dt.datetime) -> No
         labels = rng.integers(0, 8, size=64)
         scores = rng.random((64, 8)) + np.eye(8)[labels] * 0.8
         (run_dir / "predictions").mkdir(exist_ok=True)
-        with (run_dir / "predictions" / "val_scores.npz").open("wb") as handle:
-            np.savez(handle, scores=scores, labels=labels, class_names=np.array([f"action {i}" for i in range(8)]))
+        # The evaluate job's own writer, so the dashboard reads what jobs really produce.
+        write_kinetics_predictions(run_dir / "predictions" / "val.npz",
+                                   np.array([f"video{i:03d}" for i in range(64)]), scores / scores.sum(1, keepdims=True),
+                                   [f"action {i}" for i in range(8)], labels)
         _finish(run_dir, 20, 20, {"top1": top1, "top5": top5})
         kind = "ensemble" if member == "ensemble" else "evaluate"
         job = _job(experiment, f"evaluate.val.{member}" if kind == "evaluate" else "ensemble.val", kind,

@@ -49,7 +49,7 @@ def test_a_folder_or_missing_file_is_refused(runs_root):
 def test_kinetics_confusion_counts_top_classes_and_other(runs_root):
     labels = np.array([0, 0, 0, 1, 1, 2])
     scores = np.eye(3)[[0, 0, 2, 1, 0, 2]]  # two mistakes: 0->2, 1->0
-    np.savez(runs_root / "exp" / "p.npz", scores=scores, labels=labels)
+    np.savez(runs_root / "exp" / "p.npz", probs=scores, labels=labels)
     frame = kinetics_confusion("exp/p.npz", runs_root, top_classes=2)
     cells = {(t, p): n for t, p, n in frame.itertuples(index=False)}
     assert cells == {("class 0", "class 0"): 2, ("class 0", "other"): 1,
@@ -57,8 +57,8 @@ def test_kinetics_confusion_counts_top_classes_and_other(runs_root):
 
 
 def test_kinetics_confusion_names_a_bad_file(runs_root):
-    np.savez(runs_root / "exp" / "bad.npz", scores=np.zeros((3, 2)))
-    with pytest.raises(UnsafePathError, match="lacks 'scores' or 'labels'"):
+    np.savez(runs_root / "exp" / "bad.npz", probs=np.zeros((3, 2)))
+    with pytest.raises(UnsafePathError, match="lacks 'probs' or 'labels'"):
         kinetics_confusion("exp/bad.npz", runs_root)
 
 
