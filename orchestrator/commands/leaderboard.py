@@ -40,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump({task: [row.to_json() for row in rows] for task, rows in boards.items()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return EXIT_OK
-    _print(boards)
+    print_boards(boards)
     return EXIT_OK
 
 
-def _print(boards) -> None:
+def print_boards(boards) -> None:
+    """The rich tables of `leaderboard` (also printed by `submit --wait` at the end)."""
     from rich.console import Console
     from rich.table import Table
 

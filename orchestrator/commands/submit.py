@@ -88,6 +88,11 @@ def _submit(args: argparse.Namespace) -> int:
         except DemoDataError as error:
             raise CommandError(str(error), 1) from error
     wait = args.wait if args.wait is not None else plan.scale == "demo"
-    return watch_experiment(engine, plan.experiment, cfg.get("cluster") or {}, once=not wait,
-                            poll_interval_s=args.poll_interval, timeout_s=args.timeout, quiet=args.quiet,
-                            backend=backend)
+    status = watch_experiment(engine, plan.experiment, cfg.get("cluster") or {}, once=not wait,
+                              poll_interval_s=args.poll_interval, timeout_s=args.timeout, quiet=args.quiet,
+                              backend=backend)
+    if wait and status == EXIT_OK:
+        from orchestrator.commands.finish_report import report_finished_experiment
+
+        status = report_finished_experiment(engine, plan.experiment, plan.runs_root)
+    return status
