@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from orchestrator.db import Attempt, Experiment, Job, JobDependency
+from orchestrator.db import Attempt, AttemptTransition, Experiment, Job, JobDependency
 
 __all__ = ["experiments", "experiment_jobs", "job_edges", "experiment_attempts", "gpu_hours"]
 
@@ -48,15 +48,23 @@ def job_edges(engine: Engine, experiment_id: int) -> list[tuple[int, int]]:
 
 
 def experiment_attempts(engine: Engine, experiment_id: int) -> pd.DataFrame:
-    """Every attempt of the experiment's jobs with duration (seconds) and GPUs of its job."""
+    """Every attempt of the experiment's jobs with duration (seconds), GPUs of its job and its
+    state history (e.g. "PENDING → RUNNING → PREEMPTED → REQUEUED → ... → COMPLETED")."""
     query = (select(Attempt.id, Job.id, Job.name, Attempt.number, Attempt.executor,
                     Attempt.scheduler_job_id, Attempt.state, Attempt.node, Attempt.submitted_at,
                     Attempt.started_at, Attempt.ended_at, Attempt.exit_code, Attempt.reason,
                     Attempt.resumed_from_step, Job.resources)
              .join(Job, Job.id == Attempt.job_id).where(Job.experiment_id == experiment_id)
              .order_by(Job.id, Attempt.number))
+    history = (select(AttemptTransition.attempt_id, AttemptTransition.state)
+               .join(Attempt, Attempt.id == AttemptTransition.attempt_id)
+               .join(Job, Job.id == Attempt.job_id).where(Job.experiment_id == experiment_id)
+               .order_by(AttemptTransition.attempt_id, AttemptTransition.at, AttemptTransition.id))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
+        states_by_attempt: dict[int, list[str]] = {}
+        for attempt_id, state in connection.execute(history).all():
+            states_by_attempt.setdefault(int(attempt_id), []).append(str(state))
     frame = pd.DataFrame(rows, columns=["attempt_id", "job_id", "job", "attempt", "executor",
                                         "scheduler_id", "state", "node", "submitted_at", "started_at",
                                         "ended_at", "exit_code", "reason", "resumed_from_step",
@@ -65,6 +73,7 @@ def experiment_attempts(engine: Engine, experiment_id: int) -> pd.DataFrame:
     frame["duration_s"] = [_duration_s(start, end, now) for start, end
                            in zip(frame["started_at"], frame["ended_at"])]
     frame["gpus"] = [_gpus(resources) for resources in frame["resources"]]
+    frame["history"] = [" → ".join(states_by_attempt.get(int(a), [])) for a in frame["attempt_id"]]
     return frame.drop(columns=["resources"])
 
 

@@ -90,7 +90,7 @@ def live_view(experiment_id: int) -> None:
     view = attempts.assign(duration_min=(attempts["duration_s"] / 60.0).round(1))
     page = paginate(view, key="attempts_page", page_size=100)[[
         "job", "attempt", "state", "executor", "scheduler_id", "node", "started_at", "ended_at",
-        "duration_min", "gpus", "exit_code", "reason", "resumed_from_step"]]
+        "duration_min", "gpus", "exit_code", "reason", "resumed_from_step", "history"]]
     st.dataframe(page.style.map(lambda state: f"background-color: {STATE_FILL.get(state, '#ffffff')}",
                                 subset=["state"]), hide_index=True)
 
