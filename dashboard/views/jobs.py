@@ -9,6 +9,8 @@ from dashboard import data
 from dashboard.layout import STATE_FILL, experiment_picker, paginate, state_badge
 
 MAX_GRAPH_NODES = 200  # above this the graph is unreadable; the tree still shows every job
+# States that mean a run was cut short and resumed (distinct from FAILED, which is final).
+INTERRUPTION_STATES = ("PREEMPTED", "REQUEUED", "TIMEOUT", "NODE_FAIL")
 
 st.title("Jobs")
 experiment_id = experiment_picker()
@@ -87,6 +89,10 @@ def live_view(experiment_id: int) -> None:
     if attempts.empty:
         st.info("No attempt submitted yet.")
         return
+    interrupted = attempts[attempts["history"].str.contains("|".join(INTERRUPTION_STATES), regex=True)]
+    if not interrupted.empty:
+        st.markdown("**Interrupted and resumed**  \n" + "  \n".join(
+            f"`{row.job}` attempt {row.attempt}: {row.history}" for row in interrupted.itertuples()))
     view = attempts.assign(duration_min=(attempts["duration_s"] / 60.0).round(1))
     page = paginate(view, key="attempts_page", page_size=100)[[
         "job", "attempt", "state", "executor", "scheduler_id", "node", "started_at", "ended_at",

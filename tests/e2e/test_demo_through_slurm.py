@@ -1,0 +1,184 @@
+"""The whole `ensemble_ava` programme at demo scale through the real local SLURM cluster.
+
+What a user runs (`python -m orchestrator submit ensemble_ava scale=demo cluster=slurm`),
+as a subprocess, against the cluster of scripts/slurm/start-local-cluster.sh: three K600
+pretrainings, seven members fine-tuned on train and evaluated on val with their test-time
+augmentation, seven 1.5x train+val fine-tunes with test inference, the scored val ensemble,
+the exported and validated test submission. While one member's fine-tune runs, a job of the
+high-priority partition takes the whole node: that member is checkpointed, requeued by
+SLURM, resumes from its step, and must end bit-identical (weights and deterministic
+metrics) to the same job run without interruption. Finally the dashboard, in Chromium,
+shows the member's PREEMPTED/REQUEUED -> COMPLETED history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import select
+
+from model.engine.reporting import deterministic_view
+from model.eval.submission import validate_ava_submission
+from orchestrator.db import Attempt, Job, open_database, session_scope
+from orchestrator.views.leaderboard import ava_leaderboard
+
+pytestmark = [pytest.mark.slurm, pytest.mark.integration, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VICTIM = "finetune_ava.train.sf8x8"
+ARTIFACTS = Path(os.environ.get("E2E_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts" / "e2e"))
+
+
+def _status(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _metrics(run_dir: Path) -> list:
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    return deterministic_view(lines)
+
+
+def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    result = json.loads((run_dir / "result.json").read_text())
+    state = torch.load(run_dir / result["checkpoint"], map_location="cpu", weights_only=True)
+    return state["model"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(slurm_cluster, tmp_path_factory):
+    """Runs the demo through SLURM once, preempting VICTIM mid-run; yields what it left."""
+    runs_root = tmp_path_factory.mktemp("e2e") / "runs"
+    env = {**os.environ, "ORCH_RUNS_ROOT": str(runs_root), "PYTHONUNBUFFERED": "1"}
+    env.pop("ORCH_DB_URL", None)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / "submit.log"
+    victim_dir = runs_root / "ensemble_ava" / VICTIM
+    began = time.monotonic()
+    with log_path.open("w") as log:
+        submit = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "submit", "ensemble_ava", "scale=demo", "cluster=slurm",
+             "--wait", "--poll-interval", "2"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        preemptor = None
+        preempted_at_step = None
+        try:
+            while submit.poll() is None:
+                status = _status(victim_dir)
+                if preemptor is None and status.get("state") == "running" and status.get("step", 0) >= 5:
+                    preempted_at_step = int(status["step"])
+                    # A high-priority job that needs every CPU of the node: SLURM preempts
+                    # (USR2 -> checkpoint -> requeue) whatever runs in the low partition.
+                    out = subprocess.run(
+                        ["sbatch", "--parsable", "--partition=high", f"--cpus-per-task={slurm_cluster.cpus}",
+                         "--mem=100", f"--output={ARTIFACTS}/high-%j.out", "--wrap=sleep 15"],
+                        capture_output=True, text=True, check=True)
+                    preemptor = out.stdout.strip().split(";")[0]
+                if time.monotonic() - began > 2700:
+                    raise AssertionError(f"the demo did not finish in 45 min; see {log_path}")
+                time.sleep(0.5)
+        finally:
+            if submit.poll() is None:
+                submit.kill()
+    output = log_path.read_text()
+    yield {"runs_root": runs_root, "returncode": submit.returncode, "output": output, "preemptor": preemptor,
+           "preempted_at_step": preempted_at_step, "seconds": time.monotonic() - began}
+
+
+def test_the_demo_finishes_with_every_job_completed(demo_run):
+    assert demo_run["returncode"] == 0, demo_run["output"][-3000:]
+    engine = open_database(runs_root=demo_run["runs_root"])
+    with session_scope(engine) as session:
+        states = dict(session.execute(select(Job.name, Job.state)).all())
+    assert len(states) == 34
+    assert set(states.values()) == {"COMPLETED"}, {n: s for n, s in states.items() if s != "COMPLETED"}
+    kinds = {name.split(".")[0] for name in states}
+    assert kinds == {"pretrain", "finetune_ava", "evaluate", "ensemble", "export"}
+
+
+def test_the_submission_is_exported_and_valid(demo_run):
+    output = demo_run["output"]
+    line = next(line for line in output.splitlines() if line.startswith("submission: "))
+    path = Path(line.split()[1])
+    assert path.is_file() and path.parent == demo_run["runs_root"] / "exports"
+    annotations = demo_run["runs_root"] / "data" / "demo" / "ava" / "annotations"
+    report = validate_ava_submission(path, labelmap=annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+                                     test_keyframes=annotations / "ava_test_keyframes_v2.2.csv")
+    assert report.ok, report.problems[:5]
+    manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+    assert len(manifest["members"]) == 7
+
+
+def test_the_ensemble_beats_the_median_member(demo_run):
+    engine = open_database(runs_root=demo_run["runs_root"])
+    with session_scope(engine) as session:
+        rows = ava_leaderboard(session, "ensemble_ava")
+    members = [row.frame_map for row in rows if not row.is_ensemble]
+    ensemble = [row.frame_map for row in rows if row.is_ensemble]
+    assert len(members) == 7 and len(ensemble) == 1
+    print(f"members {sorted(members)}, ensemble {ensemble[0]}")
+    assert ensemble[0] > statistics.median(members)
+    # The leaderboard the user sees lists the members and the ensemble.
+    assert "AVA v2.2 val frame-mAP@0.5" in demo_run["output"] and "ensemble.val" in demo_run["output"]
+
+
+def test_the_preempted_member_resumed_and_equals_an_uninterrupted_run(demo_run, tmp_path):
+    assert demo_run["preemptor"] is not None, "the victim never reached step 5 while running"
+    engine = open_database(runs_root=demo_run["runs_root"])
+    with session_scope(engine) as session:
+        job = session.scalars(select(Job).where(Job.name == VICTIM)).one()
+        attempts = session.scalars(select(Attempt).where(Attempt.job_id == job.id).order_by(Attempt.number)).all()
+        history = [t.state for a in attempts for t in a.transitions]
+        resumed_from = max((a.resumed_from_step or 0) for a in attempts)
+    assert "PREEMPTED" in history or "REQUEUED" in history, history
+    assert history[-1] == "COMPLETED"
+    victim_dir = demo_run["runs_root"] / "ensemble_ava" / VICTIM
+    result = json.loads((victim_dir / "result.json").read_text())
+    assert resumed_from > 0 or result.get("resumed_from_step", 0) > 0, "resumed from step 0"
+
+    # The same job, same config and inputs, run without interruption in a fresh directory.
+    fresh = tmp_path / VICTIM
+    fresh.mkdir()
+    shutil.copy(victim_dir / "config.yaml", fresh / "config.yaml")
+    subprocess.run([sys.executable, "-m", "jobs.finetune_ava", "--run-dir", str(fresh)], cwd=REPO_ROOT,
+                   check=True, stdin=subprocess.DEVNULL)
+    assert _metrics(victim_dir) == _metrics(fresh)
+    resumed, uninterrupted = _final_weights(victim_dir), _final_weights(fresh)
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+
+
+@pytest.mark.browser
+def test_the_dashboard_shows_the_preemption_history(demo_run):
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import launch_chromium
+    from dashboard.serve import running_dashboard
+    from orchestrator.db import resolve_db_url
+
+    url = resolve_db_url(runs_root=demo_run["runs_root"])
+    with running_dashboard(url, demo_run["runs_root"], log_path=ARTIFACTS / "streamlit.log") as base, \
+            sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/jobs")
+        page.get_by_text("Interrupted and resumed").wait_for()
+        block = page.locator("p", has_text="Interrupted and resumed").first.inner_text()
+        line = next(line for line in block.splitlines() if line.startswith(f"{VICTIM} attempt"))
+        page.screenshot(path=ARTIFACTS / "jobs_after_preemption.png", full_page=True)
+        browser.close()
+    states = [state.strip() for state in line.split(":", 1)[1].split("→")]
+    assert "PREEMPTED" in states or "REQUEUED" in states, line
+    assert states[-1] == "COMPLETED", line
