@@ -10,7 +10,8 @@ then shrunk by the scale:
 * iterations (max, warm-up) by ``scale.iters_factor[task]``, warm-up at least
   ``scale.min_warmup_iters``; AVA step points are ``step_fractions`` of ``max_iters``;
 * the learning rate follows the linear scaling rule (Goyal et al., the report's [8]) when the
-  scale's global batch is smaller than the recipe's: ``lr * global_batch / recipe_batch``;
+  scale's global batch is smaller than the recipe's: ``lr * global_batch / recipe_batch``,
+  unless the scale states its own ``base_lr[task]`` (the demo does);
 * resources are the scale's, overridden by any non-null ``cluster.<field>``; evaluation jobs
   take one node, ensembles and exports one CPU.
 """
@@ -105,6 +106,11 @@ class Resolver:
         recipe_batch = int(recipe["global_batch"])
         global_batch = int(self.scale.get("global_batch") or recipe_batch)
         lr_scale = min(1.0, global_batch / recipe_batch)
+        # A scale may state its own base LR per task (the demo's tiny twins do not move at the
+        # linearly scaled 0.8 * 8 / 1024); the warm-up start keeps the recipe's ratio to it.
+        lr_override = (self.scale.get("base_lr") or {}).get(task)
+        if lr_override is not None:
+            lr_scale = float(lr_override) / float(recipe["base_lr"])
         if recipe["name"] == "steps":
             steps = [int(round(f * total)) for f in recipe.get("step_fractions", [])]
         else:
