@@ -145,5 +145,8 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
     checkpoint = trainer.checkpoints.path_for(trainer.step)
     result: dict[str, Any] = {"kind": job.kind, "step": trainer.step,
                               "checkpoint": str(checkpoint.relative_to(job.run_dir)),
-                              "metrics": final_eval}
+                              "metrics": final_eval,
+                              # The step this process resumed from (0: it started fresh): a job
+                              # requeued by the scheduler shows here that it did not start over.
+                              "resumed_from_step": trainer.resumed_from_step}
     return result

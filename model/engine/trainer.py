@@ -160,6 +160,9 @@ class Trainer:
         return path
 
     def _resume(self) -> None:
+        """Load the latest valid checkpoint, if any; ``resumed_from_step`` says where from
+        (0: a fresh start), so a requeued job can show that it did not start over."""
+        self.resumed_from_step = 0
         found = self.checkpoints.load_latest(map_location="cpu")
         offset = 0
         if found is not None:
@@ -175,6 +178,7 @@ class Trainer:
             self._rng_at_boundary = state["rng"]
             offset = int(state["metrics_offset"])
             self.last_checkpoint = path
+            self.resumed_from_step = self.step
             log.info("resumed from %s at step %d", path, self.step)
         self.metrics.truncate_to(offset)
         self.tb = TensorBoardWriter(self.run_dir / "tensorboard", purge_step=self.step,
