@@ -35,7 +35,8 @@ from model.eval.submission import validate_ava_submission
 from orchestrator.db import Attempt, Job, open_database, session_scope
 from orchestrator.views.leaderboard import ava_leaderboard
 
-pytestmark = [pytest.mark.slurm, pytest.mark.integration, pytest.mark.slow]
+# The module fixture runs the whole demo inside the first test (about 8 min on 2 idle cores).
+pytestmark = [pytest.mark.slurm, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VICTIM = "finetune_ava.train.sf8x8"
