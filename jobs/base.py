@@ -25,7 +25,7 @@ import submitit
 
 from jobs.config import JobConfig, load_job_config
 from jobs.errors import BadConfigError, BadDataError, JobFailure
-from model.engine.atomic import atomic_write_json
+from model.atomic_files import atomic_write_json
 from model.engine.checkpoint import CheckpointError
 from model.engine.reporting import StatusWriter, next_attempt
 

@@ -18,7 +18,7 @@ from jobs.config import JobConfig
 from jobs.ensemble import member_paths
 from jobs.errors import BadConfigError, BadDataError
 from jobs.predictions import read_kinetics_predictions
-from model.engine.atomic import atomic_write_json
+from model.atomic_files import atomic_write_json
 from model.engine.checkpoint import sha256_file
 
 __all__ = ["ExportJob", "Job", "member_provenance"]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.errors import BadDataError
-from model.engine.atomic import atomic_write, atomic_write_bytes
+from model.atomic_files import atomic_write, atomic_write_bytes
 
 __all__ = ["ava_annotation_paths", "read_kinetics_predictions", "score_ava", "score_kinetics",
            "write_ava_detections", "write_kinetics_predictions"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from model.data.atomic import write_text_atomic
+from model.atomic_files import atomic_write_text
 from model.data.errors import AnnotationError
 
 __all__ = [
@@ -73,7 +73,7 @@ def write_label_map(path: str | Path, ids: tuple[int, ...] | list[int], *,
         if with_label_type:
             lines.append(f"  label_type: {label_type(action_id)}")
         items.append("item {\n" + "\n".join(lines) + "\n}\n")
-    return write_text_atomic(path, "".join(items))
+    return atomic_write_text(path, "".join(items))
 
 
 _LINE = re.compile(r'^\s*(name|id|label_id|label_type)\s*:\s*(.+?)\s*$')

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from model.engine.atomic import atomic_write, atomic_write_bytes, atomic_write_json
+from model.atomic_files import atomic_write, atomic_write_bytes, atomic_write_json
 
 __all__ = ["CheckpointError", "CheckpointStore", "load_checkpoint_file", "sha256_file"]
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from model.engine.atomic import atomic_write, atomic_write_json
+from model.atomic_files import atomic_write, atomic_write_json
 
 __all__ = ["MetricsWriter", "NONDETERMINISTIC_NAMES", "StatusWriter", "TensorBoardWriter",
            "deterministic_view", "read_metrics"]

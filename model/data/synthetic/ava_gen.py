@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from model.data.ava_labelmap import AVA_ACTION_NAMES, AVA_EVALUATED_IDS, write_label_map
-from model.data.atomic import write_text_atomic
+from model.atomic_files import atomic_write_text
 from model.data.synthetic.kinetics_gen import FRAME_SIZES
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import paint_rect, random_color, textured_background
@@ -249,20 +249,20 @@ def generate_ava(
                     det_csv.write(f"{video_id},{timestamp:04d},{x1:.3f},{y1:.3f},{x2:.3f},"
                                   f"{y2:.3f},,{score:.4f}\n")
         if split == "test":
-            write_text_atomic(annotations / "ava_test_v2.2.txt",
+            atomic_write_text(annotations / "ava_test_v2.2.txt",
                               "".join(f"{v}\n" for v in video_ids))
-            write_text_atomic(annotations / "ava_test_keyframes_v2.2.csv",
+            atomic_write_text(annotations / "ava_test_keyframes_v2.2.csv",
                               keyframe_rows.getvalue())
         else:
-            write_text_atomic(annotations / f"ava_{split}_v2.2.csv", gt.getvalue())
-            write_text_atomic(annotations / f"ava_{split}_excluded_timestamps_v2.2.csv",
+            atomic_write_text(annotations / f"ava_{split}_v2.2.csv", gt.getvalue())
+            atomic_write_text(annotations / f"ava_{split}_excluded_timestamps_v2.2.csv",
                               excluded.getvalue())
         coco_images = {"images": images, "annotations": [],
                        "categories": [{"id": 1, "name": "person"}]}
-        write_text_atomic(annotations / f"ava_{split}_person_proposals_images.json",
+        atomic_write_text(annotations / f"ava_{split}_person_proposals_images.json",
                           json.dumps(coco_images))
-        write_text_atomic(annotations / f"ava_{split}_person_proposals.json",
+        atomic_write_text(annotations / f"ava_{split}_person_proposals.json",
                           json.dumps(detections))
-        write_text_atomic(annotations / f"ava_detection_{split}_boxes_and_labels.csv",
+        atomic_write_text(annotations / f"ava_detection_{split}_boxes_and_labels.csv",
                           det_csv.getvalue())
     return out_dir

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from model.data.atomic import write_text_atomic
+from model.atomic_files import atomic_write_text
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import (
     paint_diamond, paint_disk, paint_rect, random_color, textured_background,
@@ -233,6 +233,6 @@ def generate_kinetics(
                          / f"{youtube_id}_{start:06d}_{end:06d}.mp4")
                 write_mp4(video, frames, fps=fps, gop=gop)
                 writer.writerow([label, youtube_id, start, end, split_name])
-        write_text_atomic(annotations / f"{split_name}.csv", rows.getvalue())
-    write_text_atomic(annotations / "classes.txt", "".join(f"{c}\n" for c in classes))
+        atomic_write_text(annotations / f"{split_name}.csv", rows.getvalue())
+    atomic_write_text(annotations / "classes.txt", "".join(f"{c}\n" for c in classes))
     return out_dir

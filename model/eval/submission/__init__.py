@@ -27,11 +27,10 @@ from model.eval.submission.report import (
     Problem,
     SubmissionError,
     ValidationReport,
-    atomic_write,
 )
 
 __all__ = [
-    "AVA_TEST_SECONDS", "KINETICS_TOP_K", "Problem", "SubmissionError", "ValidationReport", "atomic_write",
+    "AVA_TEST_SECONDS", "KINETICS_TOP_K", "Problem", "SubmissionError", "ValidationReport",
     "read_test_keyframes", "validate_ava_submission", "validate_kinetics_submission",
     "write_ava_submission", "write_kinetics_submission",
 ]

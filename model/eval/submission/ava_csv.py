@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from model.eval.ava_io import read_labelmap
-from model.eval.submission.report import SubmissionError, ValidationReport, atomic_write
+from model.atomic_files import atomic_write_text
+from model.eval.submission.report import SubmissionError, ValidationReport
 
 __all__ = ["AVA_TEST_SECONDS", "read_test_keyframes", "validate_ava_submission", "write_ava_submission"]
 
@@ -128,5 +129,5 @@ def write_ava_submission(detections: pd.DataFrame, path: str | os.PathLike[str],
     report.path = str(target)
     if not report.ok:
         raise SubmissionError(report)
-    atomic_write(target, text)
+    atomic_write_text(target, text)
     return report

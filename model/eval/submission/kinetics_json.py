@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.eval.submission.report import SubmissionError, ValidationReport, atomic_write
+from model.atomic_files import atomic_write_text
+from model.eval.submission.report import SubmissionError, ValidationReport
 
 __all__ = ["KINETICS_TOP_K", "validate_kinetics_submission", "write_kinetics_submission"]
 
@@ -121,5 +122,5 @@ def write_kinetics_submission(per_video_probs: pd.DataFrame, path: str | os.Path
     report.path = str(target)
     if not report.ok:
         raise SubmissionError(report)
-    atomic_write(target, text)
+    atomic_write_text(target, text)
     return report

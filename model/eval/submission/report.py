@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Problem", "ValidationReport", "SubmissionError", "atomic_write"]
+__all__ = ["Problem", "ValidationReport", "SubmissionError"]
 
 
 @dataclass(frozen=True)
@@ -49,16 +47,3 @@ class SubmissionError(ValueError):
         super().__init__(f"{report.path}: {len(report.problems)} problems: {first}")
 
 
-def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, fsync it, then ``os.replace``."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,5 +1,8 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
+The one implementation for the whole library (checkpoints, status and metrics files, generated
+annotations, submission files, predictions).
+
 Pattern: write a temporary file in the same directory, flush + fsync, ``os.replace`` onto the
 target, fsync the directory so the rename itself survives a crash.
 """
@@ -11,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "fsync_dir"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "fsync_dir"]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -48,3 +51,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8, newlines as given) atomically; returns the path written."""
+    path = Path(path)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
