@@ -20,6 +20,7 @@ SCRIPT = Path(__file__).with_name("tiny_training.py")
 ROOT = Path(__file__).resolve().parents[3]
 MAX_ITERS = 16
 ARGS = ["--max-iters", str(MAX_ITERS), "--checkpoint-every", "4", "--num-workers", "1"]
+KILLS = 10
 
 
 def _start(run_dir: Path) -> subprocess.Popen:
@@ -68,7 +69,8 @@ def test_sigkill_at_random_steps_then_resume_is_bit_exact(tmp_path):
     rng = random.Random(seed)
     for trial in range(1):
         run_dir = tmp_path / f"killed{trial}"
-        kill_steps = sorted(rng.sample(range(1, MAX_ITERS), 3))
+        # The reliability drill: ten kills at distinct random steps of one run.
+        kill_steps = sorted(rng.sample(range(1, MAX_ITERS), KILLS))
         seen = [_kill_at(run_dir, step) for step in kill_steps]
         _run_to_end(run_dir)
         model, metrics = _final(run_dir)
