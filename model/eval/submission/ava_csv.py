@@ -10,7 +10,6 @@ import csv
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from model.eval.ava_io import read_labelmap
-from model.atomic_files import atomic_write_text
-from model.eval.submission.report import SubmissionError, ValidationReport
+from model.eval.submission.report import ValidationReport, write_validated
 
 __all__ = ["AVA_TEST_SECONDS", "read_test_keyframes", "validate_ava_submission", "write_ava_submission"]
 
@@ -121,13 +119,4 @@ def write_ava_submission(detections: pd.DataFrame, path: str | os.PathLike[str],
     lines = lines + "," + frame["action_id"].astype(np.int64).astype(str) + "," + \
         frame["score"].astype(np.float64).map("{:.6f}".format)
     text = "\n".join(lines.tolist()) + "\n"
-    target = Path(path)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        probe = Path(scratch) / target.name
-        probe.write_text(text)
-        report = validate_ava_submission(probe, labelmap=labelmap, test_keyframes=test_keyframes)
-    report.path = str(target)
-    if not report.ok:
-        raise SubmissionError(report)
-    atomic_write_text(target, text)
-    return report
+    return write_validated(path, text, lambda probe: validate_ava_submission(probe, labelmap=labelmap, test_keyframes=test_keyframes))

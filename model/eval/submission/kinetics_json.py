@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from model.atomic_files import atomic_write_text
-from model.eval.submission.report import SubmissionError, ValidationReport
+from model.eval.submission.report import ValidationReport, write_validated
 
 __all__ = ["KINETICS_TOP_K", "validate_kinetics_submission", "write_kinetics_submission"]
 
@@ -114,13 +112,4 @@ def write_kinetics_submission(per_video_probs: pd.DataFrame, path: str | os.Path
     document = {"version": version, "results": results,
                 "external_data": {"used": bool(external_data_used), "details": external_data_details}}
     text = json.dumps(document, indent=1) + "\n"
-    target = Path(path)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        probe = Path(scratch) / target.name
-        probe.write_text(text)
-        report = validate_kinetics_submission(probe, test_video_ids=test_video_ids, class_names=names)
-    report.path = str(target)
-    if not report.ok:
-        raise SubmissionError(report)
-    atomic_write_text(target, text)
-    return report
+    return write_validated(path, text, lambda probe: validate_kinetics_submission(probe, test_video_ids=test_video_ids, class_names=names))

@@ -1,12 +1,17 @@
-"""Validation reports shared by the submission validators, and the atomic file write."""
+"""Validation reports shared by the submission validators, and the validate-then-write step
+both writers use."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["Problem", "ValidationReport", "SubmissionError"]
+from model.atomic_files import atomic_write_text
+
+__all__ = ["Problem", "ValidationReport", "SubmissionError", "write_validated"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +52,16 @@ class SubmissionError(ValueError):
         super().__init__(f"{report.path}: {len(report.problems)} problems: {first}")
 
 
+def write_validated(path: str | Path, text: str, validate: Callable[[Path], ValidationReport]) -> ValidationReport:
+    """Validate ``text`` as a file named like ``path`` (in a scratch folder beside it), then
+    write it atomically; an invalid submission raises ``SubmissionError`` and writes nothing."""
+    target = Path(path)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        probe = Path(scratch) / target.name
+        probe.write_text(text)
+        report = validate(probe)
+    report.path = str(target)
+    if not report.ok:
+        raise SubmissionError(report)
+    atomic_write_text(target, text)
+    return report
