@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from orchestrator.planner.config_types import check_config_types
 from orchestrator.planner.resolve import Resolver
 
 # input role -> (upstream job name, path relative to its run dir), or a dict of those.
@@ -222,7 +223,11 @@ PLANNERS: dict[str, Callable[[DagBuilder], None]] = {"ava": plan_ensemble_ava, "
 
 
 def plan_experiment(cfg: Mapping[str, Any], runs_root: Path | None = None) -> Plan:
-    """The DAG of a composed experiment (a resolved plain dict, see ``to_plain``)."""
+    """The DAG of a composed experiment (a resolved plain dict, see ``to_plain``).
+
+    The fields a user overrides are type-checked first (``config_types``), so that a bad value
+    is reported by name instead of failing somewhere in the resolver."""
+    check_config_types(cfg)
     experiment = cfg["experiment"]
     task = experiment.get("task")
     if task not in PLANNERS:
