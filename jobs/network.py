@@ -64,10 +64,22 @@ def load_full_weights(model: nn.Module, path: str | Path) -> None:
     """Load a checkpoint of exactly this architecture (evaluation)."""
     from model.nets import CheckpointMismatchError
     weights = _model_state(Path(path))
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).split("\n")[0]
+    problem = _first_mismatch(model.state_dict(), weights)
+    if problem is not None:
+        key, what = problem
         raise CheckpointMismatchError(
-            f"checkpoint {path} does not match this network ({first}); another variant, "
-            "task or class count?") from exc
+            f"checkpoint {path} does not match this network: key {key!r} {what}; another variant, "
+            "task or class count?", key=key)
+    model.load_state_dict(weights, strict=True)
+
+
+def _first_mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> tuple[str, str] | None:
+    """The first key (in the network's order) that is missing or of another shape, else the
+    first unexpected one: torch's own message lists them all over many lines."""
+    for key, tensor in expected.items():
+        if key not in given:
+            return key, "is missing from the checkpoint"
+        if tuple(given[key].shape) != tuple(tensor.shape):
+            return key, f"has shape {tuple(given[key].shape)} in the checkpoint, {tuple(tensor.shape)} in the network"
+    unexpected = [key for key in given if key not in expected]
+    return (unexpected[0], "is not in the network") if unexpected else None

@@ -30,10 +30,29 @@ import torch
 
 from model.atomic_files import atomic_write, atomic_write_bytes, atomic_write_json
 
-__all__ = ["CheckpointError", "CheckpointStore", "load_checkpoint_file", "sha256_file"]
+__all__ = ["CheckpointError", "CheckpointStore", "describe_load_error", "load_checkpoint_file", "sha256_file"]
 
 log = logging.getLogger(__name__)
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """One line on why ``torch.load(weights_only=True)`` refused a file.
+
+    torch's own messages run over several lines (with terminal colour codes) and suggest
+    loading with ``weights_only=False``, which would run the file's code: a checkpoint that
+    needs that is not a weights file, and the message says so instead.
+    """
+    text = str(exc)
+    refused = _REFUSED_GLOBAL.search(text)
+    if refused:
+        return (f"it holds a Python object ({refused.group(1)}) that weights_only loading refuses: "
+                "not a weights file")
+    if "Weights only load failed" in text:
+        return "it holds Python objects that weights_only loading refuses: not a weights file"
+    first = re.sub(r"\x1b\[[0-9;]*m", "", text).strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"truncated or not a PyTorch file ({first.split('. ')[0].rstrip('.')})"
 
 
 class CheckpointError(RuntimeError):
@@ -65,7 +84,7 @@ def load_checkpoint_file(path: Path, *, map_location: str | torch.device = "cpu"
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/garbage files
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+        raise CheckpointError(f"checkpoint {path} cannot be read: {describe_load_error(exc)}") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a state dict")
     return state

@@ -102,8 +102,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointMismatchError(f"{path}: cannot be read as a PyTorch checkpoint "
-                                      f"(weights_only): {exc}") from exc
+        from model.engine.checkpoint import describe_load_error
+
+        raise CheckpointMismatchError(f"{path}: cannot be read as a PyTorch checkpoint: "
+                                      f"{describe_load_error(exc)}") from exc
     if isinstance(payload, Mapping):
         for field in ("model_state", "state_dict", "model"):
             if field in payload and isinstance(payload[field], Mapping):
