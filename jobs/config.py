@@ -42,6 +42,14 @@ class JobConfig:
         return int(self.get("job.seed", 0))
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message spans several lines (with a caret under the text); one line here."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}not valid YAML ({problem})"
+
+
 def load_job_config(run_dir: Path) -> JobConfig:
     path = Path(run_dir) / "config.yaml"
     try:
@@ -49,7 +57,7 @@ def load_job_config(run_dir: Path) -> JobConfig:
     except FileNotFoundError:
         raise BadConfigError(f"{path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise BadConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise BadConfigError(f"{path}: {_yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise BadConfigError(f"{path}: expected a mapping at the top level")
     return JobConfig(raw, path)

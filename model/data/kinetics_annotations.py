@@ -87,10 +87,17 @@ def read_class_list(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(path, "class list not found")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    names = [n for n in names if n]
-    if len(set(names)) != len(names):
-        raise AnnotationError(path, "class list has duplicate names")
+    names: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        name = text.strip()
+        if not name:
+            continue
+        if name in first_line:
+            raise AnnotationError(path, f"class {name!r} already named on line {first_line[name]}",
+                                  line=number)
+        first_line[name] = number
+        names.append(name)
     if not names:
         raise AnnotationError(path, "class list is empty")
     return names

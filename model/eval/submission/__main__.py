@@ -1,7 +1,8 @@
 """``python -m model.eval.submission validate --format ava|kinetics FILE ...``
 
 Exit status 0 when the file is valid, 1 when it has problems (each printed as
-``FILE:LINE: message``), 2 on a usage error. ``--json`` prints the report object instead.
+``FILE:LINE: message``), 2 on a usage error or an unreadable or malformed reference file
+(label map, test keyframes, test videos, classes), reported in one line. ``--json`` prints the report object instead.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.eval.submission import validate_ava_submission, validate_kinetics_submission
+from model.eval.submission import ValidationReport, validate_ava_submission, validate_kinetics_submission
 
 
 def _lines(path: str) -> list[str]:
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def _validate(args: argparse.Namespace) -> ValidationReport:
+    """Problems of the submission itself go into the report; unreadable or malformed
+    reference files raise (they are a usage error, exit 2)."""
+    if args.format == "ava":
+        return validate_ava_submission(args.file, labelmap=args.labelmap, test_keyframes=args.test_keyframes)
+    return validate_kinetics_submission(args.file, test_video_ids=_lines(args.test_videos),
+                                        class_names=_lines(args.classes))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,15 +42,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate.add_argument("--classes", help="Kinetics: file with one class name per line")
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
-    if args.format == "ava":
-        if not (args.labelmap and args.test_keyframes):
-            parser.error("--format ava needs --labelmap and --test-keyframes")
-        report = validate_ava_submission(args.file, labelmap=args.labelmap, test_keyframes=args.test_keyframes)
-    else:
-        if not (args.test_videos and args.classes):
-            parser.error("--format kinetics needs --test-videos and --classes")
-        report = validate_kinetics_submission(args.file, test_video_ids=_lines(args.test_videos),
-                                              class_names=_lines(args.classes))
+    if args.format == "ava" and not (args.labelmap and args.test_keyframes):
+        parser.error("--format ava needs --labelmap and --test-keyframes")
+    if args.format == "kinetics" and not (args.test_videos and args.classes):
+        parser.error("--format kinetics needs --test-videos and --classes")
+    try:
+        report = _validate(args)
+    except OSError as exc:  # a reference file (label map, keyframes, classes) is unreadable
+        print(f"error: {exc.filename or args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a malformed reference file; the message names file and line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(report.to_json())
     else:

@@ -36,7 +36,10 @@ def read_test_keyframes(source: str | os.PathLike[str] | Iterable[tuple[str, int
             if len(row) == 1 and row[0].strip():
                 keyframes.update((row[0].strip(), s) for s in AVA_TEST_SECONDS)
             elif len(row) == 2:
-                keyframes.add((row[0], int(row[1])))
+                try:
+                    keyframes.add((row[0], int(row[1])))
+                except ValueError:
+                    raise ValueError(f"{source}:{number}: timestamp {row[1]!r} is not an integer") from None
             elif row:
                 raise ValueError(f"{source}:{number}: expected video_id[,timestamp], got {len(row)} fields")
     return keyframes
