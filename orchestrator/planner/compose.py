@@ -9,6 +9,7 @@ package, which is how both a source checkout and an editable install lay it out)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,19 @@ def available_experiments() -> list[str]:
     return sorted(p.stem for p in (configs_dir() / "experiment").glob("*.yaml"))
 
 
+_UNKNOWN_KEY = re.compile(r"^Could not override '(?P<key>[^']+)'\.\s+To append to your config use (?P<add>\S+)")
+
+
+def _one_line(hydra_message: str) -> str:
+    """Hydra's message in one line; an override of a key that does not exist says so first
+    (Hydra's own text only suggests appending it, which turns a typo into a new key)."""
+    unknown = _UNKNOWN_KEY.match(hydra_message)
+    if unknown:
+        return (f"unknown config key {unknown['key']!r} in override {unknown['add'].lstrip('+')!r} "
+                f"(check its spelling; to add a new key on purpose: {unknown['add']})")
+    return " ".join(hydra_message.split()).split(" Config search path")[0]
+
+
 def compose_experiment(experiment: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The composed config of ``experiment`` with command-line ``overrides`` applied.
 
@@ -51,6 +65,6 @@ def compose_experiment(experiment: str, overrides: Sequence[str] = ()) -> DictCo
         with initialize_config_dir(config_dir=str(configs_dir()), version_base=None):
             return compose("config", overrides=[f"experiment={experiment}", *overrides])
     except (HydraException, OmegaConfBaseException) as error:
-        message = " ".join(str(error).split()).split(" Config search path")[0]
+        message = _one_line(str(error))
         raise ConfigCompositionError(
             f"{message} (experiment {experiment!r}; available experiments: {', '.join(known)})") from error
