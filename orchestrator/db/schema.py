@@ -57,10 +57,32 @@ def _run_with_connection(url: str, action) -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at `url` to `revision` (idempotent at head)."""
-    from alembic import command
+    """Migrate the database at `url` to `revision` (idempotent at head).
 
-    _run_with_connection(url, lambda config: command.upgrade(config, revision))
+    A database stamped by newer code is refused with ``SchemaTooNew`` before Alembic runs
+    (Alembic stops with a traceback on a revision it cannot locate), and so is a ``revision``
+    these migrations do not have; the database is left as it was.
+    """
+    from alembic import command
+    from alembic.util import CommandError
+
+    engine = make_engine(url, check_connection=True)
+    try:
+        _refuse_newer(schema_status(engine), redact_url(url))
+    finally:
+        engine.dispose()
+    try:
+        _run_with_connection(url, lambda config: command.upgrade(config, revision))
+    except CommandError as error:
+        raise SchemaNotMigrated(f"cannot upgrade {redact_url(url)} to {revision!r}: {error}",
+                                url=redact_url(url), fix="python -m orchestrator db upgrade (to head)") from error
+
+
+def _refuse_newer(status: "SchemaStatus", where: str) -> None:
+    if not status.known:
+        raise SchemaTooNew(
+            f"database {where} is at revision {status.current}, newer than this code (head {status.head})",
+            url=where, fix="upgrade the orchestrator package to the version that migrated it")
 
 
 def downgrade(url: str, revision: str) -> None:
@@ -134,10 +156,7 @@ def check_schema(engine: Engine) -> SchemaStatus:
     if status.current is None:
         raise SchemaNotMigrated(f"database {where} has no orchestrator schema",
                                 url=where, fix=UPGRADE_COMMAND)
-    if not status.known:
-        raise SchemaTooNew(
-            f"database {where} is at revision {status.current}, newer than this code (head {status.head})",
-            url=where, fix="upgrade the orchestrator package to the version that migrated it")
+    _refuse_newer(status, where)
     if not status.up_to_date:
         raise SchemaNotMigrated(
             f"database {where} is at revision {status.current}, older than this code (head {status.head})",
