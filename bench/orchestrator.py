@@ -108,9 +108,6 @@ def populate(engine: Engine, jobs: int, metrics: int) -> None:
                 for row in rows:
                     copy.write_row(row)
             raw.commit()
-            cursor = raw.cursor()
-            cursor.execute("SELECT setval('metrics_id_seq', (SELECT max(id) FROM metrics))")
-            raw.commit()
         finally:
             raw.close()
     else:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,9 @@ MAX_CORRUPT_LINES_KEPT = 20
 # Lines per transaction: bounds memory and the size of one INSERT batch.
 BATCH_LINES = 20_000
 _READ_CHUNK = 8 << 20
+_orjson_loads = orjson.loads
+_OrjsonDecodeError = orjson.JSONDecodeError
+_isfinite = math.isfinite
 
 
 @dataclass
@@ -94,17 +98,17 @@ def ingest_job(session: Session, job: Job) -> IngestReport:
 _PG_COPY_DIRECT = "COPY metrics (job_id, attempt_id, step, split, name, value, time) FROM STDIN"
 _PG_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS metrics_ingest_staging (
-        attempt_id integer, step bigint, split varchar(32), name varchar(128),
+        job_id integer, attempt_id integer, step bigint, split varchar(32), name varchar(128),
         value double precision, time double precision) ON COMMIT DELETE ROWS
 """
 _PG_MOVE = """
     INSERT INTO metrics (job_id, attempt_id, step, split, name, value, time)
-    SELECT %s, attempt_id, step, split, name, value, time FROM metrics_ingest_staging
+    SELECT job_id, attempt_id, step, split, name, value, time FROM metrics_ingest_staging
     ON CONFLICT (job_id, split, name, step) DO NOTHING
 """
 
 
-def _insert_metric_rows_postgresql(driver_connection, job_id: int, rows: list[tuple]) -> int:
+def _insert_metric_rows_postgresql(driver_connection, rows: list[tuple]) -> int:
     from psycopg.errors import UniqueViolation
 
     with driver_connection.cursor() as cursor:
@@ -116,7 +120,7 @@ def _insert_metric_rows_postgresql(driver_connection, job_id: int, rows: list[tu
         try:
             with cursor.copy(_PG_COPY_DIRECT) as copy:
                 for row in rows:
-                    copy.write_row((job_id, *row))
+                    copy.write_row(row)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT metrics_copy")
         else:
@@ -127,7 +131,7 @@ def _insert_metric_rows_postgresql(driver_connection, job_id: int, rows: list[tu
         with cursor.copy("COPY metrics_ingest_staging FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_PG_MOVE, (job_id,))
+        cursor.execute(_PG_MOVE)
         return cursor.rowcount
 
 
@@ -139,47 +143,56 @@ _SQLITE_INSERT = """
 _MAX_STEP = 2**63 - 1
 
 
-def _insert_metric_rows(session: Session, job_id: int, rows: list[tuple]) -> int:
-    """Insert (attempt_id, step, split, name, value, time) rows of one job, skipping
+def _insert_metric_rows(session: Session, rows: list[tuple]) -> int:
+    """Insert (job_id, attempt_id, step, split, name, value, time) rows of one job, skipping
     natural-key duplicates, inside the session's transaction; returns how many were new."""
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        return _insert_metric_rows_postgresql(connection.connection.driver_connection, job_id, rows)
+        return _insert_metric_rows_postgresql(connection.connection.driver_connection, rows)
     if dialect == "sqlite":
-        return connection.exec_driver_sql(_SQLITE_INSERT, [(job_id, *row) for row in rows]).rowcount
+        return connection.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
     raise NotImplementedError(f"metrics ingest supports sqlite and postgresql, not {dialect}")
 
 
-_decode_json = json.JSONDecoder().decode
 _NUMBER_TYPES = (int, float)  # exact types: JSON true/false (bool) are not numbers here
 
 
-def _parse_metric_line(raw: bytes) -> tuple:
-    """One metrics.jsonl line -> (attempt number, step, split, name, value, time).
+def _parse_metric_line(raw: bytes, job_id: int, attempt_ids: dict[int, int]) -> tuple:
+    """One metrics.jsonl line -> (job id, attempt id, step, split, name, value, time), the row
+    as inserted.
 
-    Raises ValueError saying what is wrong. Hot path: ~10^5 lines/s matter, hence `type() is`.
+    Raises ValueError saying what is wrong. This is the hot path of ingest (about half of its
+    CPU before orjson): orjson decodes a line 5x faster than the standard library and,
+    unlike it, rejects the non-standard NaN/Infinity literals and invalid UTF-8 by itself;
+    `type() is` keeps the checks cheap.
     """
     try:
-        record = _decode_json(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        record = _orjson_loads(raw)
+    except _OrjsonDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if type(record) is not dict:
         raise ValueError("not a JSON object")
     get = record.get
-    step, split, name, value, time, attempt = (get("step"), get("split"), get("name"), get("value"),
-                                               get("time"), get("attempt"))
+    step, split, name, value, time = get("step"), get("split"), get("name"), get("value"), get("time")
     if type(step) is not int or not 0 <= step <= _MAX_STEP:
         raise ValueError(f"step must be a non-negative integer, got {step!r}")
     if type(split) is not str or not 0 < len(split) <= 32 or type(name) is not str or not 0 < len(name) <= 128:
         raise ValueError("split and name must be non-empty strings (at most 32 / 128 characters)")
-    if type(value) not in _NUMBER_TYPES or not math.isfinite(value):
-        # NaN/inf: SQLite would store NULL; a diverged job reports itself in status.json.
+    if type(value) is float:
+        if not _isfinite(value):
+            # A diverged job reports itself in status.json; SQLite would store NULL here.
+            raise ValueError(f"value must be a finite number, got {value!r}")
+    elif type(value) is int:
+        value = float(value)
+    else:
         raise ValueError(f"value must be a finite number, got {value!r}")
-    if time is not None and (type(time) not in _NUMBER_TYPES or not math.isfinite(time)):
-        raise ValueError(f"time must be a finite number, got {time!r}")
-    return (attempt if type(attempt) is int else None, step, split, name, float(value),
-            None if time is None else float(time))
+    if time is not None:
+        if type(time) not in _NUMBER_TYPES or not _isfinite(time):
+            raise ValueError(f"time must be a finite number, got {time!r}")
+        time = float(time)
+    attempt = get("attempt")
+    return (job_id, attempt_ids.get(attempt) if type(attempt) is int else None, step, split, name, value, time)
 
 
 def _complete_line_batches(path: Path, offset: int):
@@ -221,22 +234,22 @@ def _ingest_metrics(session: Session, job: Job, path: Path, report: IngestReport
         select(Attempt.number, Attempt.id).where(Attempt.job_id == job.id)).all())
     for lines, end_offset in _complete_line_batches(path, job.metrics_offset):
         rows = []
+        append = rows.append
         for index, raw in enumerate(lines):
-            line_number = job.metrics_lines + index + 1
-            if not raw.strip():
-                continue
             try:
-                row = _parse_metric_line(raw)
+                append(_parse_metric_line(raw, job.id, attempt_ids))
             except ValueError as exc:
+                if not raw.strip():
+                    continue  # blank lines are allowed
+                line_number = job.metrics_lines + index + 1
                 report.corrupt_line_numbers.append(line_number)
                 log.warning("%s:%d: corrupt metrics line skipped (%s)", path, line_number, exc)
                 job.metrics_corrupt_lines += 1
                 if len(job.metrics_corrupt_first) < MAX_CORRUPT_LINES_KEPT:
                     job.metrics_corrupt_first = [*job.metrics_corrupt_first, line_number]
                 continue
-            rows.append((attempt_ids.get(row[0]), *row[1:]))
         if rows:
-            report.metrics_inserted += _insert_metric_rows(session, job.id, rows)
+            report.metrics_inserted += _insert_metric_rows(session, rows)
         report.lines_read += len(lines)
         job.metrics_offset = end_offset
         job.metrics_lines += len(lines)

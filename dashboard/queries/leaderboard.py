@@ -28,8 +28,8 @@ def challenge_error(top1: float, top5: float) -> float:
 def _latest_scores(engine: Engine) -> pd.DataFrame:
     """(job_id, name, value, step) at the latest step, for the leaderboard metrics only.
 
-    The GROUP BY runs on the (split, name, job_id, step) index: cost grows with the number of
-    evaluated jobs, not with the number of training-curve rows.
+    The GROUP BY runs on the partial index over val rows (`ix_metrics_val_name_job_step`): cost
+    grows with the number of evaluated jobs, not with the number of training-curve rows.
     """
     latest = (select(Metric.job_id, Metric.name, func.max(Metric.step).label("step"))
               .where(Metric.split == VAL_SPLIT, Metric.name.in_(LEADERBOARD_METRICS))

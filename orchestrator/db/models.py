@@ -23,19 +23,26 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from orchestrator.db.types import BigIntPK, UTCDateTime, utcnow
+from orchestrator.db.types import UTCDateTime, utcnow
 
 __all__ = [
     "Base", "JobState", "TERMINAL_STATES", "ACTIVE_STATES", "RESUBMITTABLE_STATES",
     "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric",
-    "Artifact", "Submission", "WatcherLease",
+    "Artifact", "Submission", "WatcherLease", "INDEXED_SPLIT", "VAL_METRICS_INDEX",
 ]
+
+# The one metrics split read across jobs (leaderboard, status): only its rows are indexed by
+# name (see Metric). Queries across jobs must say `split = 'val'` literally to use the index.
+INDEXED_SPLIT = "val"
+VAL_METRICS_INDEX = "ix_metrics_val_name_job_step"
 
 
 class JobState(str, enum.Enum):
@@ -241,17 +248,25 @@ class AttemptTransition(Base):
 
 
 class Metric(Base):
-    """One scalar from metrics.jsonl. Unique on (job, split, name, step): a resumed attempt
-    rewrites the same steps with the same values, and re-ingest must never duplicate."""
+    """One scalar from metrics.jsonl, keyed by (job, split, name, step): a resumed attempt
+    rewrites the same steps with the same values, and re-ingest must never duplicate.
+
+    Why no surrogate id and only one secondary index (revision 0002): this is the table that
+    grows without bound and every ingested line is one row, so each B-tree costs ingest speed.
+    The natural key is the primary key (SQLite: a WITHOUT ROWID table, one B-tree), which serves
+    every per-job read (curves, per-class AP). The only cross-job reads (leaderboard, status:
+    "latest val metric of every job") use a partial index over the `val` rows alone, so the
+    training-curve rows, the bulk of the table, never touch it.
+    """
 
     __tablename__ = "metrics"
     __table_args__ = (
-        UniqueConstraint("job_id", "split", "name", "step", name="uq_metrics_natural_key"),
-        # Leaderboard / status: "latest val frame_map of every job" without a full scan.
-        Index("ix_metrics_split_name_job_step", "split", "name", "job_id", "step"),
+        PrimaryKeyConstraint("job_id", "split", "name", "step", name="pk_metrics"),
+        Index(VAL_METRICS_INDEX, "name", "job_id", "step",
+              sqlite_where=text(f"split = '{INDEXED_SPLIT}'"), postgresql_where=text(f"split = '{INDEXED_SPLIT}'")),
+        {"sqlite_with_rowid": False},
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
     step: Mapped[int] = mapped_column(BigInteger)

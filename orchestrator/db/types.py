@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "BigIntPK", "utcnow"]
+__all__ = ["UTCDateTime", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -37,8 +37,3 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.timezone.utc)
-
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT for the
-# tables that grow without bound (metrics).
-BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
