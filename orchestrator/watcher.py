@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from orchestrator.db import session_scope
-from orchestrator.db.lease import acquire_lease, experiment_lease_key, release_lease
+from orchestrator.db.lease import acquire_lease, experiment_lease_key, process_owner, release_lease
 from orchestrator.db.models import TERMINAL_STATES, Attempt, Experiment, Job, JobState
 from orchestrator.db.types import utcnow
 from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, ResourceRequest,
@@ -65,7 +62,7 @@ class Watcher:
         self._executors: dict[str, Executor] = dict(executors or {})
         self.vanish_grace_s = vanish_grace_s
         self.requeue_grace_s = requeue_grace_s
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or process_owner()
         self._now = now
         self._eta = EtaTracker()
         self._uncertain: set[int] = set()

@@ -1,4 +1,5 @@
-"""Two watchers never hold the same lease at once; a dead watcher's lease expires."""
+"""Two watchers never hold the same lease at once; a dead watcher's lease expires, or is taken
+over at once on its own host when its process is gone."""
 
 from __future__ import annotations
 
@@ -45,3 +46,31 @@ def test_concurrent_acquirers_get_exactly_one_winner(engine):
     for thread in threads:
         thread.join()
     assert len(winners) == 1
+
+
+def test_a_killed_watchers_lease_is_taken_over_at_once_on_its_host(engine):
+    """kill -9 leaves the row behind; its pid is gone, so a restarted watcher need not wait the TTL."""
+    import socket
+    import subprocess
+    import sys
+
+    from orchestrator.db.lease import process_owner
+
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_pid.wait()
+    dead = f"{socket.gethostname()}:{dead_pid.pid}:deadbeef"
+    assert acquire_lease(engine, KEY, dead)
+    assert acquire_lease(engine, KEY, process_owner())
+
+
+def test_a_live_or_remote_owner_is_left_to_expire(engine):
+    import os
+    import socket
+
+    live_here = f"{socket.gethostname()}:{os.getppid()}:cafe0001"
+    assert acquire_lease(engine, KEY, live_here)
+    assert not acquire_lease(engine, KEY, "other")
+    assert release_lease(engine, KEY, live_here)
+    remote = "some-other-host:1:cafe0002"  # its pid cannot be checked from here
+    assert acquire_lease(engine, KEY, remote)
+    assert not acquire_lease(engine, KEY, "other")
