@@ -137,9 +137,10 @@ def _video_ids(path: Path) -> list[str]:
     return [row[0].strip() for row in rows if row and row[0].strip()]
 
 
-def _upstream(job: Job) -> list[Job]:
+def _upstream(*jobs: Job) -> list[Job]:
+    """Every job the given jobs depend on, directly or not (by id)."""
     seen: dict[int, Job] = {}
-    stack = list(job.dependencies)
+    stack = [dependency for job in jobs for dependency in job.dependencies]
     while stack:
         current = stack.pop()
         if current.id not in seen:
@@ -155,16 +156,22 @@ def _latest_checkpoint(job: Job) -> Path | None:
 
 
 def _members(job: Job) -> dict[str, Any]:
-    """member -> the checkpoint it came from (nearest upstream job with one) + config hashes."""
+    """member -> the checkpoint it came from (nearest upstream job with one) + config hashes.
+
+    The member's lineage is its own jobs (``*.<member>``) and everything upstream of them:
+    the pretraining a member was initialised from is named after its backbone
+    (``pretrain.k600.slowfast_8x8``), not after the member, and belongs to its provenance.
+    """
     names = list((job.config.get("export") or {}).get("members") or [])
     upstream = _upstream(job)
     members: dict[str, Any] = {}
     for member in names:
-        lineage = [j for j in upstream if j.name.endswith(f".{member}")]
-        trained = [j for j in lineage if _latest_checkpoint(j) is not None]
+        own = [j for j in upstream if j.name.endswith(f".{member}")]
+        trained = [j for j in own if _latest_checkpoint(j) is not None]
         if not trained:
             raise ExportError(f"member {member!r}: no upstream job with a checkpoint (jobs: "
-                              f"{', '.join(j.name for j in lineage) or 'none'})")
+                              f"{', '.join(j.name for j in own) or 'none'})")
+        lineage = sorted({j.id: j for j in [*own, *_upstream(*own)]}.values(), key=lambda j: j.id)
         source = trained[-1]
         checkpoint = _latest_checkpoint(source)
         members[member] = {
