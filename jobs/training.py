@@ -16,7 +16,7 @@ from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import architecture, build_network, init_backbone, pathways_of
 from jobs.predictions import score_ava, score_kinetics
 from model.engine.batchnorm import group_batchnorm
-from model.engine.checkpoint import CheckpointError
+from model.engine.checkpoint import CheckpointError, sha256_file
 from model.engine.distributed import DistContext, init_distributed
 from model.engine.optim import build_sgd
 from model.engine.precision import Precision, resolve_device
@@ -137,6 +137,10 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
     """Run (or resume) the training of ``job``'s run directory; returns result.json's content."""
     if init_checkpoint and not Path(init_checkpoint).is_file():
         raise CheckpointError(f"inputs.init_checkpoint {init_checkpoint} does not exist")
+    # Provenance, hashed before the weights are read: the exact file the backbone came from (a
+    # K700 run names its K600 checkpoint, an AVA fine-tune its Kinetics one), comparable with
+    # that file's .sha256.
+    init_sha256 = sha256_file(Path(init_checkpoint)) if init_checkpoint else None
     trainer = build_trainer(cfg, job.run_dir, init_checkpoint=init_checkpoint,
                             attempt=getattr(job, "_attempt", None))
     job._trainer = trainer
@@ -149,4 +153,6 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
                               # The step this process resumed from (0: it started fresh): a job
                               # requeued by the scheduler shows here that it did not start over.
                               "resumed_from_step": trainer.resumed_from_step}
+    if init_checkpoint:
+        result["init_checkpoint"] = {"path": str(init_checkpoint), "sha256": init_sha256}
     return result
