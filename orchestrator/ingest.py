@@ -214,7 +214,7 @@ def _complete_line_batches(path: Path, offset: int):
             lines = complete.split(b"\n")[:-1]
             for start in range(0, len(lines), BATCH_LINES):
                 batch = lines[start:start + BATCH_LINES]
-                position += sum(len(line) + 1 for line in batch)
+                position += sum(map(len, batch)) + len(batch)  # + the newlines
                 yield batch, position
 
 
@@ -232,12 +232,13 @@ def _ingest_metrics(session: Session, job: Job, path: Path, report: IngestReport
         job.metrics_lines = 0
     attempt_ids = dict(session.execute(
         select(Attempt.number, Attempt.id).where(Attempt.job_id == job.id)).all())
+    job_id = job.id
     for lines, end_offset in _complete_line_batches(path, job.metrics_offset):
         rows = []
         append = rows.append
         for index, raw in enumerate(lines):
             try:
-                append(_parse_metric_line(raw, job.id, attempt_ids))
+                append(_parse_metric_line(raw, job_id, attempt_ids))
             except ValueError as exc:
                 if not raw.strip():
                     continue  # blank lines are allowed

@@ -11,8 +11,13 @@ each B-tree on it is paid at every ingested row. Revision 0001 kept three: the s
 - the cross-job index covers only `split = 'val'` rows (name, job_id, step): the leaderboard
   and status read val metrics only, and training curves -- the bulk of the rows -- are read
   per job through the primary key.
+- `attempt_id` loses its foreign key (job_id keeps its own, with ON DELETE CASCADE). On
+  PostgreSQL each foreign key is a row trigger with a FOR KEY SHARE lookup, measured at a
+  third of COPY's time per key. It protected nothing here: attempts are never deleted except
+  with their job (whose cascade removes the metrics), and ingest takes attempt ids from the
+  job's own attempt rows in the same transaction.
 
-Ingest of training rows got 1.6x (SQLite) to 2x (PostgreSQL) faster (bench/RESULTS.md).
+Ingest of training rows got faster by 1.6x on SQLite and 3x on PostgreSQL (bench/RESULTS.md).
 
 Revision ID: 0002
 Revises: 0001
@@ -48,12 +53,14 @@ def _data_columns() -> list[sa.Column]:
     ]
 
 
-def _foreign_keys() -> list[sa.ForeignKeyConstraint]:
-    return [
-        sa.ForeignKeyConstraint(['attempt_id'], ['attempts.id'], name='fk_metrics_attempt_id_attempts',
-                                ondelete='SET NULL'),
-        sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name='fk_metrics_job_id_jobs', ondelete='CASCADE'),
-    ]
+def _job_foreign_key() -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name='fk_metrics_job_id_jobs', ondelete='CASCADE')
+
+
+def _attempt_foreign_key() -> sa.ForeignKeyConstraint:
+    """Revision 0001's; gone at 0002."""
+    return sa.ForeignKeyConstraint(['attempt_id'], ['attempts.id'], name='fk_metrics_attempt_id_attempts',
+                                   ondelete='SET NULL')
 
 
 def _copy_sqlite_table(columns: list[sa.Column], constraints: list, **table_kwargs) -> None:
@@ -68,9 +75,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _copy_sqlite_table(
             _data_columns(),
-            [*_foreign_keys(), sa.PrimaryKeyConstraint('job_id', 'split', 'name', 'step', name='pk_metrics')],
+            [_job_foreign_key(), sa.PrimaryKeyConstraint('job_id', 'split', 'name', 'step', name='pk_metrics')],
             sqlite_with_rowid=False)
     else:
+        op.drop_constraint('fk_metrics_attempt_id_attempts', 'metrics', type_='foreignkey')
         op.drop_constraint('pk_metrics', 'metrics', type_='primary')
         op.drop_column('metrics', 'id')  # drops its sequence too
         op.create_primary_key('pk_metrics', 'metrics', ['job_id', 'split', 'name', 'step'])
@@ -85,11 +93,13 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _copy_sqlite_table(
             [sa.Column('id', sa.Integer(), nullable=False), *_data_columns()],
-            [*_foreign_keys(), sa.PrimaryKeyConstraint('id', name='pk_metrics'),
+            [_job_foreign_key(), _attempt_foreign_key(), sa.PrimaryKeyConstraint('id', name='pk_metrics'),
              sa.UniqueConstraint('job_id', 'split', 'name', 'step', name='uq_metrics_natural_key')])
     else:
         op.drop_constraint('pk_metrics', 'metrics', type_='primary')
         op.create_unique_constraint('uq_metrics_natural_key', 'metrics', ['job_id', 'split', 'name', 'step'])
         op.execute("ALTER TABLE metrics ADD COLUMN id BIGSERIAL NOT NULL")  # numbers the rows
         op.create_primary_key('pk_metrics', 'metrics', ['id'])
+        op.create_foreign_key('fk_metrics_attempt_id_attempts', 'metrics', 'attempts', ['attempt_id'], ['id'],
+                              ondelete='SET NULL')
     op.create_index(_OLD_INDEX, 'metrics', ['split', 'name', 'job_id', 'step'], unique=False)

@@ -268,7 +268,9 @@ class Metric(Base):
     )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    # The attempt that wrote the row; deliberately no foreign key (revision 0002): attempts go
+    # only with their job, and the check cost a third of PostgreSQL's COPY time.
+    attempt_id: Mapped[Optional[int]] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(BigInteger)
     split: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(128))
