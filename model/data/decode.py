@@ -61,7 +61,9 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
-        raise VideoDecodeError(path, f"not a readable video ({error})") from None
+        # FFmpeg's str() repeats the path and an errno; its own words are enough after ours.
+        reason = getattr(error, "strerror", None) or str(error)
+        raise VideoDecodeError(path, f"not a readable video, truncated or not an MP4 ({reason})") from None
     if not container.streams.video:
         container.close()
         raise VideoDecodeError(path, "no video stream")
