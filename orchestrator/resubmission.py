@@ -8,6 +8,13 @@ a checkpoint that crashes the loader -- must end as FAILED with its reason inste
 cycling forever, and spaced by a back-off (``cluster.resubmit_backoff_s``: 5 s, 15 s, 60 s...)
 so that a sick node or a saturated queue is not hammered.
 
+The bound counts every *restart* of the job's work, not only the watcher's resubmissions:
+SLURM requeues a preempted job by itself (``PreemptMode=REQUEUE``, same job id, same attempt)
+and submitit counts only time limits against its ``max_num_timeout``, never preemptions, so
+without this a job preempted again and again would cycle forever inside one attempt. Both
+kinds of restart are recorded as a REQUEUED transition (by the scheduler's requeue, or on the
+attempt the watcher replaces), which is what ``restarts_so_far`` counts.
+
 Deterministic failures (an exception, NaN loss, bad config or data) are never resubmitted
 here: rerunning the same code on the same inputs fails the same way. ``retry`` is the
 explicit user action for those.
@@ -18,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from orchestrator.db.models import Job
+from orchestrator.db.models import Job, JobState
 from orchestrator.job_states import INTERRUPTED
 
 
@@ -31,17 +38,39 @@ class ResubmissionDecision:
     not_before: dt.datetime | None = None
 
 
+def restarts_so_far(job: Job) -> int:
+    """How many times the job's work was restarted: scheduler requeues plus watcher resubmissions."""
+    requeued = JobState.REQUEUED.value
+    return sum(1 for attempt in job.attempts for transition in attempt.transitions if transition.state == requeued)
+
+
+def bound_reached_reason(restarts: int, max_resubmits: int, last: str) -> str:
+    """The error a job ends with when the restart bound stops it (shown by ``status``)."""
+    return (f"gave up after {restarts} restart(s): restart bound reached (cluster.max_resubmits={max_resubmits}, "
+            f"scheduler requeues included); last: {last}")
+
+
 def decide_resubmission(job: Job, *, max_resubmits: int, backoff_s: float, now: dt.datetime) -> ResubmissionDecision:
     """For a job whose latest attempt ended in PREEMPTED / TIMEOUT / NODE_FAIL."""
     attempt = job.latest_attempt
     if attempt is None or job.state not in INTERRUPTED or attempt.ended_at is None:
         raise ValueError(f"{job.name} is not an interrupted job (state {job.state})")
-    resubmits_so_far = len(job.attempts) - 1
-    if resubmits_so_far >= max_resubmits:
-        return ResubmissionDecision(
-            "give_up", f"gave up after {resubmits_so_far} resubmission(s) (cluster.max_resubmits="
-                       f"{max_resubmits}); last attempt: {attempt.state}: {attempt.reason or 'no reason'}")
+    restarts = restarts_so_far(job)
+    if restarts >= max_resubmits:
+        return ResubmissionDecision("give_up", bound_reached_reason(
+            restarts, max_resubmits, f"{attempt.state}: {attempt.reason or 'no reason'}"))
     not_before = attempt.ended_at + dt.timedelta(seconds=backoff_s)
     if now < not_before:
         return ResubmissionDecision("wait", not_before=not_before)
     return ResubmissionDecision("resubmit")
+
+
+def requeued_past_bound(job: Job, *, max_resubmits: int) -> str | None:
+    """For a job whose attempt is still live: the give-up reason once the scheduler has
+    requeued it more often than the bound allows (the watcher then cancels it), else None."""
+    restarts = restarts_so_far(job)
+    if restarts <= max_resubmits:
+        return None
+    attempt = job.latest_attempt
+    last = attempt.reason if attempt is not None and attempt.reason else "requeued by the scheduler"
+    return bound_reached_reason(restarts, max_resubmits, last)

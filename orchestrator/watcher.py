@@ -5,7 +5,8 @@ One ``poll`` does, in order:
 1. one batched scheduler query per backend for every live attempt (``sacct`` on SLURM);
 2. for each live attempt, ``judge_attempt`` (scheduler word + status.json/result.json +
    submitit's outcome) -> transitions recorded on the Attempt, the Job mirrors it;
-   ``ingest_job`` for running and just-finished jobs (incremental, idempotent);
+   ``ingest_job`` for running and just-finished jobs (incremental, idempotent); a job the
+   scheduler keeps requeueing past ``cluster.max_resubmits`` restarts is cancelled -> FAILED;
 3. PLANNED jobs with a FAILED/CANCELLED dependency -> CANCELLED ("blocked: ...");
 4. interrupted jobs (PREEMPTED/TIMEOUT/NODE_FAIL, not requeued by the scheduler) ->
    resubmitted on the same run dir after their back-off, or FAILED past the bound;
@@ -37,7 +38,7 @@ from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, Re
                                     attempt_log_folder, build_executor, read_process_outcome,
                                     resolve_backend)
 from orchestrator.job_states import INTERRUPTED, LIVE, Clocks, check_transition, judge_attempt
-from orchestrator.resubmission import decide_resubmission
+from orchestrator.resubmission import decide_resubmission, requeued_past_bound
 from orchestrator.poll_summary import EtaTracker, PollSummary, RunningJob
 from orchestrator.run_dir import read_run_dir
 
@@ -106,6 +107,7 @@ class Watcher:
         with session_scope(self.engine) as session:
             jobs = self._load_jobs(session)
             self._reconcile_live(session, jobs)
+            self._stop_requeue_loops(session, jobs)
             self._block_dependents(jobs)
             session.commit()
             self._resubmit_interrupted(session, jobs)
@@ -195,6 +197,27 @@ class Watcher:
         except Exception:  # a bad file must not stop the watcher; ingest logs the detail
             session.rollback()
             LOGGER.exception("ingest of %s failed", job.name)
+
+    def _stop_requeue_loops(self, session: Session, jobs: list[Job]) -> None:
+        """Scheduler requeues count toward the restart bound (``orchestrator.resubmission``):
+        past it the live attempt is cancelled, so a preemption storm ends instead of cycling."""
+        for job in jobs:
+            attempt = job.latest_attempt
+            if attempt is None or attempt.ended_at is not None or job.state in _TERMINAL:
+                continue
+            reason = requeued_past_bound(job, max_resubmits=self.settings.max_resubmits)
+            if reason is None:
+                continue
+            try:
+                self.executor(attempt.executor).cancel(self._handle(job, attempt))
+            except ExecutorError as error:  # try again next poll; the attempt stays live meanwhile
+                LOGGER.warning("cannot cancel %s past its restart bound: %s", job.name, error)
+                continue
+            now = self._now()
+            self._transition(attempt, JobState.CANCELLED.value, reason, now)
+            attempt.ended_at = now
+            job.state, job.error = JobState.FAILED.value, reason
+            session.commit()
 
     # ----------------------------------------------------------------- 3 blocked
     def _block_dependents(self, jobs: list[Job]) -> None:

@@ -156,7 +156,45 @@ def test_resubmission_is_bounded_and_backs_off(engine, tmp_path) -> None:
     assert len(scheduler.submitted) == 3  # 1 + max_resubmits
     with session_scope(engine) as session:
         job = session.scalars(select(Job)).one()
-        assert job.state == "FAILED" and job.error.startswith("gave up after 2 resubmission(s)")
+        assert job.state == "FAILED" and job.error.startswith("gave up after 2 restart(s): restart bound reached")
+
+
+class RequeueingScheduler(ScriptedScheduler):
+    """A scheduler that requeues the job by itself (SLURM's PreemptMode=REQUEUE) on demand."""
+
+    def __init__(self) -> None:
+        super().__init__("RUNNING")
+        self.restarts, self.cancelled = 0, []
+
+    def observe(self, attempts):
+        return {a.scheduler_id: SchedulerObservation(self.state, restarts=self.restarts) for a in attempts}
+
+    def cancel(self, attempt):
+        self.cancelled.append(attempt.scheduler_id)
+
+
+def test_scheduler_requeues_count_toward_the_bound_and_stop_a_preemption_loop(engine, tmp_path) -> None:
+    record_toy_dag(engine, tmp_path / "runs", {"storm": {}, "after": {}}, {"after": ["storm"]})
+    scheduler = RequeueingScheduler()
+    settings = ClusterSettings(backend="local", max_resubmits=2, resubmit_backoff_s=(0.0,))
+    watcher = Watcher(engine, "toy", settings, backend="local", executors={"local": scheduler})
+    watcher.poll()  # submitted
+    for restart in (1, 2):  # within the bound: followed, recorded, not cancelled
+        scheduler.state = "PENDING"
+        watcher.poll()
+        scheduler.state, scheduler.restarts = "RUNNING", restart
+        watcher.poll()
+    assert job_states(engine)["storm"] == "RUNNING" and scheduler.cancelled == []
+    scheduler.state = "PENDING"  # the third requeue: one past the bound
+    watcher.poll()
+    watcher.poll()
+    assert scheduler.cancelled == ["1001"] and len(scheduler.submitted) == 1
+    assert job_states(engine) == {"storm": "FAILED", "after": "CANCELLED"}
+    (number, state, transitions, _), = _attempts(engine, "storm")
+    assert state == "CANCELLED" and transitions.count("REQUEUED") == 3
+    with session_scope(engine) as session:
+        error = session.scalars(select(Job.error).where(Job.name == "storm")).one()
+    assert error.startswith("gave up after 3 restart(s): restart bound reached (cluster.max_resubmits=2")
 
 
 def test_an_uncertain_scheduler_answer_changes_nothing(engine, tmp_path) -> None:
