@@ -208,3 +208,78 @@ def test_full_size_variants_run_on_small_clips(name):
         x = [torch.randn(1, 3, 1, 32, 32)]
     with torch.no_grad():
         assert model(x, torch.tensor([[0, 2.0, 2.0, 30.0, 30.0]])).shape == (1, 80)
+
+
+def _feature_shapes(model: nn.Module, inputs: list[torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """(C, T, H, W) after conv1, pool1 and each res stage of every pathway, via forward hooks."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name):
+        return lambda module, args, output: shapes.__setitem__(name, tuple(output.shape[1:]))
+
+    backbone = model.backbone
+    for p, stem in enumerate(backbone.stem):
+        stem.conv.register_forward_hook(record(f"conv1.{p}"))
+        stem.pool.register_forward_hook(record(f"pool1.{p}"))
+    for stage in STAGE_NAMES:
+        for p, pathway in enumerate(getattr(backbone, stage)):
+            pathway.register_forward_hook(record(f"{stage}.{p}"))
+    model(inputs)
+    return shapes
+
+
+def test_table_1_output_sizes_of_the_full_slowfast_8x8():
+    """Table 1's "output sizes T x S^2" column and its channels, on the real R101 at 224^2.
+
+    Meta tensors carry shapes without arithmetic, so the full network runs in a second.
+    """
+    with torch.device("meta"):
+        model = build("slowfast_8x8_r101_nl", num_classes=600)
+        shapes = _feature_shapes(model, [torch.empty(1, 3, 8, 224, 224), torch.empty(1, 3, 32, 224, 224)])
+    # Slow 8 x S^2, Fast 32 x S^2 at every stage: no temporal downsampling in either pathway.
+    assert [shapes[f"{s}.0"] for s in ("conv1", "pool1", *STAGE_NAMES)] == [
+        (64, 8, 112, 112), (64, 8, 56, 56), (256, 8, 56, 56), (512, 8, 28, 28), (1024, 8, 14, 14), (2048, 8, 7, 7)]
+    assert [shapes[f"{s}.1"] for s in ("conv1", "pool1", *STAGE_NAMES)] == [
+        (8, 32, 112, 112), (8, 32, 56, 56), (32, 32, 56, 56), (64, 32, 28, 28), (128, 32, 14, 14), (256, 32, 7, 7)]
+    slow_stem, fast_stem = model.backbone.stem
+    assert (slow_stem.conv.kernel_size, slow_stem.conv.stride) == ((1, 7, 7), (1, 2, 2))  # conv1 1x7^2, stride 1,2^2
+    assert (fast_stem.conv.kernel_size, fast_stem.conv.stride) == ((5, 7, 7), (1, 2, 2))  # conv1 5x7^2
+    for stem in (slow_stem, fast_stem):
+        assert (stem.pool.kernel_size, stem.pool.stride) == ((1, 3, 3), (1, 2, 2))  # pool1 1x3^2 max
+    # Lateral connections: 5x1^2 conv, 2*beta*C outputs (C: the Slow channels), stride alpha = 4.
+    slow_channels = {"pool1": 64, "res2": 256, "res3": 512, "res4": 1024}
+    for point, fusion in model.backbone.lateral.items():
+        assert (fusion.conv.kernel_size, fusion.conv.stride) == ((5, 1, 1), (4, 1, 1))
+        assert fusion.conv.out_channels == 2 * slow_channels[point] // 8
+    # "global average pool, concate, fc # classes": the classifier reads 2048 + 256 features.
+    assert (model.head.projection.in_features, model.head.projection.out_features) == (2048 + 256, 600)
+
+
+def test_temporal_kernels_are_where_table_1_underlines_them():
+    """Sec. 1.1: Slow has non-degenerate temporal kernels only in res4 and res5; Fast in every stage."""
+    with torch.device("meta"):
+        model = build("slowfast_8x8_r101_nl", num_classes=600)
+    backbone = model.backbone
+
+    def temporal_kernels(stage: str, pathway: int) -> list[int]:
+        return [block.conv_a.kernel_size[0] for block in getattr(backbone, stage)[pathway].blocks]
+
+    assert backbone.stem[0].conv.kernel_size[0] == 1 and backbone.stem[1].conv.kernel_size[0] == 5
+    assert set(temporal_kernels("res2", 0)) == set(temporal_kernels("res3", 0)) == {1}
+    assert set(temporal_kernels("res5", 0)) == {3}
+    for stage in ("res2", "res3", "res5"):
+        assert set(temporal_kernels(stage, 1)) == {3}
+    # res4: a choice (model/nets/spec.py): the released R101 layout, 3 in the leading blocks of
+    # both pathways and 1 after them, where Table 1 underlines all 23.
+    assert temporal_kernels("res4", 0)[0] == 3 and temporal_kernels("res4", 1) == temporal_kernels("res4", 0)
+
+
+def test_fast_only_32x2_keeps_32_frames_at_full_width():
+    """Sec. 1.1 "Second": the Fast pathway alone, beta = 1 (Slow's widths), 32 frames throughout."""
+    with torch.device("meta"):
+        model = build("fast_b1_32x2_r101", num_classes=600)
+        shapes = _feature_shapes(model, [torch.empty(1, 3, 32, 224, 224)])
+    assert [shapes[f"{s}.0"] for s in ("conv1", "pool1", *STAGE_NAMES)] == [
+        (64, 32, 112, 112), (64, 32, 56, 56), (256, 32, 56, 56), (512, 32, 28, 28), (1024, 32, 14, 14),
+        (2048, 32, 7, 7)]
+    assert all(block.conv_a.kernel_size[0] == 3 for s in STAGE_NAMES for block in getattr(model.backbone, s)[0].blocks)
