@@ -242,7 +242,7 @@ def case_truncated_mp4(drill: Drill) -> None:
     broken = drill.tmp / "videos" / "truncated.mp4"
     broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with nothing_lost(drill.tmp):
-        raised(VideoDecodeError, lambda: decode_frames(broken, [0.0, 0.2]), broken)
+        raised(VideoDecodeError, lambda: decode_frames(broken, [0.0, 0.2]), broken, "truncated or not an MP4")
 
 
 def case_missing_video(drill: Drill) -> None:
@@ -398,7 +398,7 @@ def case_checkpoint_bad_checksum(drill: Drill) -> None:
         state, used = store.load_latest()
     assert (state["step"], used.name) == (10, "step_000010.pt")
     (message,) = [str(w.message) for w in warned]
-    assert "\n" not in message and str(newest) in message and "sha256" in message
+    assert "\n" not in message and str(newest) in message and "sha256" in message and "falling back" in message
 
 
 def case_checkpoint_of_another_shape(drill: Drill) -> None:
