@@ -100,6 +100,18 @@ def _submission_source(job: Job, fmt: str) -> Path:
 
 
 def _validate(source: Path, fmt: str, data: dict[str, Any], inputs: ValidationInputs) -> dict[str, Any]:
+    """The validation report of ``source``; a malformed reference file (label map, test
+    keyframes) is an ``ExportError`` naming its file and line, not a crash of the command."""
+    try:
+        return _validate_against_references(source, fmt, data, inputs)
+    except ExportError:
+        raise
+    except ValueError as error:  # AvaInputError and the keyframes reader name file and line
+        raise ExportError(f"cannot validate {source.name}: {error}") from error
+
+
+def _validate_against_references(source: Path, fmt: str, data: dict[str, Any],
+                                 inputs: ValidationInputs) -> dict[str, Any]:
     from model.eval import submission
 
     annotations = Path(str(data.get("root", "."))) / "annotations"
