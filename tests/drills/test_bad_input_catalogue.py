@@ -538,6 +538,28 @@ def case_export_path_escapes(drill: Drill) -> None:
     one_line_error(done, 2, outside / "escape.csv", "outside the exports folder")
 
 
+def case_export_reference_malformed(drill: Drill) -> None:
+    """``export`` validates against a label map with a bad line: refused before anything is
+    written or recorded (the experiment comes from the export tests' builder)."""
+    from orchestrator.db import make_engine, make_session_factory
+    from tests.orchestrator.test_export import _build
+
+    engine = make_engine(drill.db.url)
+    try:
+        _build(make_session_factory(engine), drill.tmp / "exp")
+    finally:
+        engine.dispose()
+    labelmap = drill.tmp / "evaluated.pbtxt"
+    labelmap.write_text('item {\n  name: "stand"\n  id: twelve\n}\n')
+    exports = drill.tmp / "exports"
+    exports.mkdir()
+    (exports / "earlier.csv").write_text("an earlier export\n")
+    with nothing_lost(drill.tmp, db_url=drill.db.url):
+        done = orchestrator("export", "exp", "--out", "ava_test.csv", "--exports-root", exports,
+                            "--labelmap", labelmap, "--db-url", drill.db.url)
+    one_line_error(done, 2, f"{labelmap}:3", "'twelve'")
+
+
 def case_database_newer_than_code(drill: Drill) -> None:
     from sqlalchemy import text
 
@@ -666,6 +688,7 @@ CASES = [
     Case("unknown command", "CLI", case_unknown_command),
     Case("unreachable database URL", "CLI", case_unreachable_database),
     Case("export path escaping its folder", "CLI", case_export_path_escapes, database=True),
+    Case("export against a malformed label map", "CLI", case_export_reference_malformed, database=True),
     Case("database newer than the code", "CLI", case_database_newer_than_code, database=True),
     Case("retry of an unknown job", "CLI", case_retry_unknown_job, database=True),
     Case("logs --attempt out of range", "CLI", case_logs_attempt_out_of_range, database=True),
