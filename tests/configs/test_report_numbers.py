@@ -64,6 +64,10 @@ def test_kinetics_recipe_sec3(ava_paper: DictConfig) -> None:
     assert (k.base_lr, k.max_iters, k.global_batch) == (0.8, 92000, 1024)
     assert (k.momentum, k.weight_decay, k.bn_group_size) == (0.9, 1e-4, 8)
     assert k.global_batch == 128 * 8
+    # "8 clips per GPU" on the paper scale's 128 GPUs (16 nodes x 8) make the 1024-clip batch.
+    scale = ava_paper.scale
+    assert ava_paper.datasets.kinetics600.batch_size == ava_paper.datasets.ava.batch_size == 8
+    assert scale.nodes * scale.gpus_per_node * ava_paper.datasets.kinetics600.batch_size == k.global_batch
     # 240 epochs of ~392k videos at 1024 clips per iteration is the stated 92k iterations.
     k600 = ava_paper.datasets.kinetics600
     assert round(240 * k600.train_videos / k.global_batch, -3) == 92000
