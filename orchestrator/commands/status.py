@@ -81,3 +81,8 @@ def _print_table(rows) -> None:
     for row in rows:
         if row.error:
             console.print(f"[red]{row.job}[/]: {row.error}", markup=True, highlight=False)
+        if row.metrics_corrupt_lines:
+            lines = ", ".join(map(str, row.metrics_corrupt_first))
+            more = ", ..." if row.metrics_corrupt_lines > len(row.metrics_corrupt_first) else ""
+            console.print(f"[yellow]{row.job}[/]: {row.metrics_corrupt_lines} corrupt metrics.jsonl line(s) "
+                          f"skipped (line {lines}{more})", markup=True, highlight=False)

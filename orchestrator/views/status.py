@@ -30,6 +30,9 @@ class JobStatusRow:
     key_metric: str | None  # e.g. "val/frame_map"
     key_metric_value: float | None
     error: str | None
+    # metrics.jsonl lines ingest skipped as corrupt, and the first of their line numbers
+    metrics_corrupt_lines: int = 0
+    metrics_corrupt_first: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +72,8 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
                      for job_id, started, resumed in session.connection().execute(latest).all()}
 
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
-                    Job.error, Experiment.name, Experiment.task)
+                    Job.error, Job.metrics_corrupt_lines, Job.metrics_corrupt_first, Experiment.name,
+                    Experiment.task)
              .join(Experiment).order_by(Experiment.name, Job.id))
     if experiment is not None:
         query = query.where(Experiment.name == experiment)
@@ -78,7 +82,7 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
                                    job_filter if experiment is not None else None)
 
     rows = []
-    for job_id, name, kind, state, step, total, error, experiment_name, task in jobs:
+    for job_id, name, kind, state, step, total, error, corrupt, corrupt_first, experiment_name, task in jobs:
         key = KEY_METRIC_BY_TASK.get(task)
         value = metrics.get(job_id, {}).get(key) if key else None
         eta = None
@@ -90,5 +94,6 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
             experiment=experiment_name, job_id=job_id, job=name, kind=kind, state=state,
             attempts=count_by_job.get(job_id, 0), progress_step=step, progress_total=total,
             eta_seconds=eta, key_metric="/".join(key) if key and value is not None else None,
-            key_metric_value=value, error=error))
+            key_metric_value=value, error=error, metrics_corrupt_lines=corrupt or 0,
+            metrics_corrupt_first=tuple(corrupt_first or ())))
     return rows

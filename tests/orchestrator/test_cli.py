@@ -76,6 +76,29 @@ def test_status_table_renders(seeded_db, capsys):
     assert "ensemble.val" in out and "COMPLETED" in out and "33.40%" in out
 
 
+def test_status_shows_the_corrupt_metrics_lines_ingest_skipped(seeded_db, session_factory, capsys):
+    from sqlalchemy import select
+
+    from orchestrator.db import Job, session_scope
+    from orchestrator.ingest import ingest_job
+
+    with session_scope(session_factory) as session:
+        job = session.scalars(select(Job).where(Job.name == "finetune_ava.trainval.sf16x8_ctx")).one()
+        metrics_file = Path(job.run_dir) / "metrics.jsonl"
+        good_lines = metrics_file.read_text().count("\n")
+        with metrics_file.open("a") as handle:
+            handle.write('{"step": 41, "split": "train", "name": "loss", "value": NaN}\n')
+            handle.write('{"step": 42, "split": "train", "name": "loss", "value": 0.5}\n')
+        ingest_job(session, job)
+    assert main(["status", seeded_db.ava_experiment, "--json", "--db-url", seeded_db.url]) == 0
+    row = {row["job"]: row for row in json.loads(capsys.readouterr().out)}["finetune_ava.trainval.sf16x8_ctx"]
+    assert (row["metrics_corrupt_lines"], row["metrics_corrupt_first"]) == (1, [good_lines + 1])
+    assert main(["status", seeded_db.ava_experiment, "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert (f"finetune_ava.trainval.sf16x8_ctx: 1 corrupt metrics.jsonl line(s) skipped (line {good_lines + 1})"
+            in out)
+
+
 def test_status_of_an_unknown_experiment_exits_2(seeded_db, capsys):
     assert main(["status", "nope", "--db-url", seeded_db.url]) == 2
     assert "no experiment 'nope'" in capsys.readouterr().err
