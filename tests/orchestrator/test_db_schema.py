@@ -103,3 +103,12 @@ def test_checking_the_schema_does_not_import_alembic(db_url):
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "False"
+
+
+def test_upgrade_to_an_unknown_revision_is_refused_before_touching_the_database(tmp_path):
+    from orchestrator.db import SchemaNotMigrated as Refused
+
+    missing = tmp_path / "never.sqlite"
+    with pytest.raises(Refused, match="'nope': no such revision"):
+        upgrade(f"sqlite:///{missing}", "nope")
+    assert not missing.exists()
