@@ -29,14 +29,17 @@ def experiments(engine: Engine) -> pd.DataFrame:
 
 
 def experiment_jobs(engine: Engine, experiment_id: int) -> pd.DataFrame:
-    """The DAG's nodes: id, name, kind, state, progress, error, reused_from_job_id, run_dir."""
+    """The DAG's nodes: id, name, kind, state, progress, error, reused_from_job_id, run_dir, and
+    the corrupt metrics.jsonl lines ingest skipped (count, first line numbers)."""
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
-                    Job.progress_message, Job.error, Job.reused_from_job_id, Job.run_dir)
+                    Job.progress_message, Job.error, Job.reused_from_job_id, Job.run_dir,
+                    Job.metrics_corrupt_lines, Job.metrics_corrupt_first)
              .where(Job.experiment_id == experiment_id).order_by(Job.id))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return pd.DataFrame(rows, columns=["id", "name", "kind", "state", "progress_step", "progress_total",
-                                       "progress_message", "error", "reused_from_job_id", "run_dir"])
+                                       "progress_message", "error", "reused_from_job_id", "run_dir",
+                                       "metrics_corrupt_lines", "metrics_corrupt_first"])
 
 
 def job_edges(engine: Engine, experiment_id: int) -> list[tuple[int, int]]:

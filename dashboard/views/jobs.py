@@ -84,6 +84,11 @@ def live_view(experiment_id: int) -> None:
     failed = jobs[jobs["error"].notna()]
     for row in failed.itertuples():
         st.error(f"`{row.name}`: {row.error}")
+    for row in jobs[jobs["metrics_corrupt_lines"] > 0].itertuples():
+        first = ", ".join(map(str, row.metrics_corrupt_first))
+        more = ", ..." if row.metrics_corrupt_lines > len(row.metrics_corrupt_first) else ""
+        st.warning(f"`{row.name}`: {row.metrics_corrupt_lines} corrupt metrics.jsonl line(s) skipped "
+                   f"(line {first}{more})")
 
     st.subheader("Attempts")
     if attempts.empty:

@@ -141,6 +141,9 @@ def _seed_ava(session, seeded: SeededDashboardDb, start: dt.datetime) -> None:
         ft_dir = _run_dir(root, "ensemble_ava", f"finetune_ava.train.{member}")
         running = member == "fast32x2"
         _write_lines(ft_dir / "metrics.jsonl", _training_records(TRAIN_STEPS if not running else 30))
+        if running:  # a line cut off mid-write (e.g. a full disk): ingest skips and records it
+            with (ft_dir / "metrics.jsonl").open("a") as handle:
+                handle.write('{"step": 31, "split": "train", "na\n')
         _finish(ft_dir, TRAIN_STEPS if not running else 30, TRAIN_STEPS,
                 None if running else {"step": TRAIN_STEPS})
         finetune = _job(experiment, f"finetune_ava.train.{member}", "finetune_ava",

@@ -135,6 +135,11 @@ def test_jobs_page_shows_dag_states_attempts_and_gpu_hours(app_env):
     shown = float([m for m in app.metric if m.label == "GPU-hours"][0].value)
     assert shown == pytest.approx(expected, abs=0.1)
     assert any("ExportError" in e.value for e in app.error)
+    # the running fine-tune's metrics.jsonl ends with a cut-off line: shown, not hidden
+    lines = (app_env.runs_root / "ensemble_ava" / "finetune_ava.train.fast32x2" / "metrics.jsonl").read_text()
+    corrupt_line = lines.count("\n")
+    assert [w.value for w in app.warning if "corrupt" in w.value] == [
+        f"`finetune_ava.train.fast32x2`: 1 corrupt metrics.jsonl line(s) skipped (line {corrupt_line})"]
     # Interrupted-and-resumed is not a failure: distinct colours in the graph and the attempts.
     assert len({STATE_FILL[s] for s in ("PREEMPTED", "REQUEUED", "FAILED", "RUNNING", "COMPLETED")}) == 5
     tree = " ".join(m.value for m in app.expander[0].markdown)
