@@ -71,6 +71,5 @@ def requeued_past_bound(job: Job, *, max_resubmits: int) -> str | None:
     restarts = restarts_so_far(job)
     if restarts <= max_resubmits:
         return None
-    attempt = job.latest_attempt
-    last = attempt.reason if attempt is not None and attempt.reason else "requeued by the scheduler"
-    return bound_reached_reason(restarts, max_resubmits, last)
+    # Not the attempt's reason: SLURM's restart count in it lags the requeue just seen.
+    return bound_reached_reason(restarts, max_resubmits, "requeued by the scheduler again (preemption or time limit)")
