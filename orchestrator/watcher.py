@@ -30,7 +30,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from orchestrator.db import session_scope
-from orchestrator.db.lease import acquire_lease, experiment_lease_key, process_owner, release_lease
+from orchestrator.db.lease import (DEFAULT_TTL, acquire_lease, experiment_lease_key, process_owner, release_lease,
+                                   renew_lease)
 from orchestrator.db.models import TERMINAL_STATES, Attempt, Experiment, Job, JobState
 from orchestrator.db.types import utcnow
 from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, ResourceRequest,
@@ -47,6 +48,10 @@ _DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
 _TERMINAL = {state.value for state in TERMINAL_STATES}
 _BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
 SUBMIT_ATTEMPTS = 3  # consecutive polls on which the scheduler refused a submission
+
+
+class _LeaseLost(Exception):
+    """Another watcher holds the experiment's lease now: this poll must stop writing."""
 
 
 class Watcher:
@@ -68,6 +73,10 @@ class Watcher:
         self._eta = EtaTracker()
         self._uncertain: set[int] = set()
         self._submit_failures: dict[int, int] = {}
+        # A poll can outlast the lease (a large ingest backlog): it is renewed between jobs
+        # once this much of its TTL has passed, and the poll stops if it was lost meanwhile.
+        self.lease_renew_every_s = DEFAULT_TTL.total_seconds() / 4
+        self._lease_taken_at = 0.0
 
     # ----------------------------------------------------------------- executors
     @property
@@ -101,18 +110,34 @@ class Watcher:
 
     def poll(self) -> PollSummary:
         if not acquire_lease(self.engine, experiment_lease_key(self.experiment), self.owner):
-            summary = self.summarise()
-            summary.lease_held = False
-            return summary
-        with session_scope(self.engine) as session:
-            jobs = self._load_jobs(session)
-            self._reconcile_live(session, jobs)
-            self._stop_requeue_loops(session, jobs)
-            self._block_dependents(jobs)
-            session.commit()
-            self._resubmit_interrupted(session, jobs)
-            self._submit_ready(session, jobs)
-            return self._summarise_jobs(jobs)
+            return self._summary_without_lease()
+        self._lease_taken_at = time.monotonic()
+        try:
+            with session_scope(self.engine) as session:
+                jobs = self._load_jobs(session)
+                self._reconcile_live(session, jobs)
+                self._stop_requeue_loops(session, jobs)
+                self._block_dependents(jobs)
+                session.commit()
+                self._resubmit_interrupted(session, jobs)
+                self._submit_ready(session, jobs)
+                return self._summarise_jobs(jobs)
+        except _LeaseLost:
+            LOGGER.warning("lost the lease of %s during a poll; another watcher carries on", self.experiment)
+            return self._summary_without_lease()
+
+    def _summary_without_lease(self) -> PollSummary:
+        summary = self.summarise()
+        summary.lease_held = False
+        return summary
+
+    def _keep_lease(self) -> None:
+        """Renew the lease if due; raise `_LeaseLost` (ending the poll) if another took it."""
+        if time.monotonic() - self._lease_taken_at < self.lease_renew_every_s:
+            return
+        if not renew_lease(self.engine, experiment_lease_key(self.experiment), self.owner):
+            raise _LeaseLost
+        self._lease_taken_at = time.monotonic()
 
     def summarise(self) -> PollSummary:
         with session_scope(self.engine) as session:
@@ -191,6 +216,7 @@ class Watcher:
         ingest (rolled back alone) can never take a recorded transition with it."""
         from orchestrator.ingest import ingest_job
 
+        self._keep_lease()  # before writing: the previous job's ingest may have been long
         session.commit()
         try:
             ingest_job(session, job)

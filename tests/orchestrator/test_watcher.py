@@ -219,6 +219,40 @@ def test_two_watchers_never_double_submit(engine, tmp_path) -> None:
     assert sorted(first.submitted) == ["a", "b"]
 
 
+def test_a_long_poll_renews_its_lease_and_stops_when_it_was_lost(engine, tmp_path, monkeypatch) -> None:
+    """The lease is renewed between jobs within one poll; if another watcher took it meanwhile
+    (the poll outlasted the TTL), the poll stops before touching the next job."""
+    import orchestrator.ingest
+    from orchestrator.db import WatcherLease
+
+    record_toy_dag(engine, tmp_path / "runs", {"a": {}, "b": {}}, {})
+    one = Watcher(engine, "toy", FAST, backend="local", executors={"local": ScriptedScheduler("RUNNING")},
+                  owner="one")
+    assert one.poll().lease_held  # submits a and b
+    one.lease_renew_every_s = 0.0
+
+    def lease_expiry():
+        with session_scope(engine) as session:
+            return session.scalars(select(WatcherLease.expires_at)).one()
+
+    before = lease_expiry()
+    time.sleep(0.01)
+    assert one.poll().lease_held and lease_expiry() > before  # renewed while going through the jobs
+
+    ingested: list[str] = []
+
+    def ingest_then_lose_the_lease(session, job):
+        ingested.append(job.name)
+        with session_scope(engine) as other:  # another host's watcher took the expired lease
+            other.execute(WatcherLease.__table__.update().values(owner="two"))
+        return real_ingest(session, job)
+
+    real_ingest = orchestrator.ingest.ingest_job
+    monkeypatch.setattr(orchestrator.ingest, "ingest_job", ingest_then_lose_the_lease)
+    summary = one.poll()
+    assert not summary.lease_held and ingested == ["a"]  # b was left to the new holder
+
+
 def _args(**values) -> argparse.Namespace:
     return argparse.Namespace(quiet=True, poll_interval=0.1, timeout=60, **values)
 
