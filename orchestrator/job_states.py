@@ -135,17 +135,17 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
     restarted = (current in INTERRUPTED or observation.restarts > requeues_seen
                  or (current == S.RUNNING.value and observed == S.PENDING.value))
     if observed == S.REQUEUED.value:
-        return Verdict(S.REQUEUED.value, _requeue_reason(observation), via_requeued=False) \
+        return Verdict(S.REQUEUED.value, _requeue_reason(requeues_seen + 1), via_requeued=False) \
             if current != S.REQUEUED.value else Verdict(current)
     if restarted and current != S.REQUEUED.value:
-        return Verdict(observed, _requeue_reason(observation), via_requeued=True)
+        return Verdict(observed, _requeue_reason(requeues_seen + 1), via_requeued=True)
     return Verdict(observed)
 
 
-def _requeue_reason(observation: SchedulerObservation) -> str:
-    """SLURM counts a restart only once the requeued run starts: say it when it is known."""
-    restart = f", restart {observation.restarts}" if observation.restarts else ""
-    return f"requeued by the scheduler (preemption or time limit{restart})"
+def _requeue_reason(number: int) -> str:
+    """Numbered from the requeues recorded on the attempt: SLURM's own restart count lags,
+    it grows only once the requeued run starts."""
+    return f"requeued by the scheduler (preemption or time limit), requeue {number} of this attempt"
 
 
 def _lost_or_wait(current: str, clocks: Clocks, reason: str) -> Verdict:

@@ -83,6 +83,12 @@ def test_a_requeue_missed_between_polls_is_recorded_from_restarts() -> None:
     assert not again.via_requeued
 
 
+def test_requeues_are_numbered_from_the_recorded_ones_not_slurms_lagging_count() -> None:
+    # The third requeue, seen while SLURM still reports 2 restarts (it counts at the restart).
+    third = judge_attempt("RUNNING", obs("PENDING", restarts=2), RUNNING_FILES, NONE, OLD, requeues_seen=2)
+    assert third.via_requeued and third.reason.endswith("requeue 3 of this attempt")
+
+
 def test_running_back_to_pending_is_a_requeue() -> None:
     verdict = judge_attempt("RUNNING", obs("PENDING"), RUNNING_FILES, NONE, OLD)
     assert verdict.via_requeued and verdict.state == "PENDING"
