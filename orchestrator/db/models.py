@@ -11,7 +11,6 @@ change, not a schema migration on PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -32,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orchestrator.db.types import UTCDateTime, utcnow
+from orchestrator.states import ACTIVE_STATES, RESUBMITTABLE_STATES, TERMINAL_STATES, JobState
 
 __all__ = [
     "Base", "JobState", "TERMINAL_STATES", "ACTIVE_STATES", "RESUBMITTABLE_STATES",
@@ -44,34 +44,6 @@ __all__ = [
 INDEXED_SPLIT = "val"
 VAL_METRICS_INDEX = "ix_metrics_val_name_job_step"
 
-
-class JobState(str, enum.Enum):
-    """States of a job and of each of its attempts (the watcher owns the transitions).
-
-    REUSED: the planner found a finished job with the same content hash in an earlier
-    submission; the job is done without running (`Job.reused_from_job_id` says which).
-    REQUEUED: a preempted/timed-out/node-failed attempt was resubmitted; the next attempt
-    carries on from the latest checkpoint.
-    """
-
-    PLANNED = "PLANNED"
-    SUBMITTED = "SUBMITTED"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PREEMPTED = "PREEMPTED"
-    REQUEUED = "REQUEUED"
-    TIMEOUT = "TIMEOUT"
-    NODE_FAIL = "NODE_FAIL"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    REUSED = "REUSED"
-
-
-TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.REUSED})
-ACTIVE_STATES = frozenset({JobState.SUBMITTED, JobState.PENDING, JobState.RUNNING, JobState.REQUEUED})
-# Infrastructure failures: the job itself did nothing wrong, resume from its checkpoint.
-RESUBMITTABLE_STATES = frozenset({JobState.PREEMPTED, JobState.TIMEOUT, JobState.NODE_FAIL})
 
 _STATE = String(16)
 

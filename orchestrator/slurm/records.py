@@ -1,7 +1,7 @@
 """What the scheduler says about one job, in the orchestrator's state vocabulary.
 
 SLURM has about twenty job states; the orchestrator needs nine (see
-``orchestrator.db.models.JobState``). The mapping lives here, next to the parsers, so that
+``orchestrator.states.JobState``). The mapping lives here, next to the parsers, so that
 sacct, squeue and scontrol answers all come out the same way.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-PENDING = "PENDING"
-RUNNING = "RUNNING"
-PREEMPTED = "PREEMPTED"
-REQUEUED = "REQUEUED"
-TIMEOUT = "TIMEOUT"
-NODE_FAIL = "NODE_FAIL"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
+from orchestrator.states import JobState as _State
+
+# The states a scheduler answer maps to (the rest -- PLANNED, SUBMITTED, REUSED -- are the
+# orchestrator's own), as plain strings: the parsers compare and store them as such.
+PENDING, RUNNING, PREEMPTED, REQUEUED = (_State.PENDING.value, _State.RUNNING.value, _State.PREEMPTED.value,
+                                         _State.REQUEUED.value)
+TIMEOUT, NODE_FAIL, COMPLETED, FAILED, CANCELLED = (_State.TIMEOUT.value, _State.NODE_FAIL.value,
+                                                    _State.COMPLETED.value, _State.FAILED.value,
+                                                    _State.CANCELLED.value)
 # Only with uncertain=True: the scheduler could not be asked, or used a word we do not know.
 UNKNOWN = "UNKNOWN"
 
