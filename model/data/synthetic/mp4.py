@@ -49,8 +49,12 @@ def write_mp4(
                     stream.pix_fmt = "yuv420p"
                     stream.time_base = time_base
                     stream.codec_context.time_base = time_base
+                    # mbtree off: at a height that is not a multiple of 16 (the demo's 60 rows)
+                    # x264's macroblock-tree pass read something that depends on what the
+                    # process encoded before, so the same frames gave other bytes and other
+                    # decoded pixels, and two demo runs trained on different videos.
                     stream.options = {"g": str(gop), "crf": str(crf), "preset": "veryfast",
-                                      "bf": "0"}
+                                      "bf": "0", "x264-params": "mbtree=0"}
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
                 if frame_times_s is not None:
                     frame.pts = int(round(frame_times_s[index] * 1000))
