@@ -225,3 +225,15 @@ def test_the_leaderboard_lists_members_and_ensemble_with_the_challenge_metric(de
     for row in rows:
         board_line = next(line for line in output.splitlines() if f" {row['job']} " in line)
         assert f"{100 * row['challenge_error']:.2f}" in board_line
+
+
+def test_the_val_ensemble_learned_beyond_chance(demo_run):
+    """At chance, top-1 error is 1 - 1/C and top-5 error 1 - 5/C for C demo classes. Measured
+    (base_lr 0.03, 32 val videos, 8 classes): ensemble challenge error 35.9% against 62.5% at
+    chance, top-1 37.5% against 12.5%. The bound leaves room for another machine's numerics."""
+    classes = len(_k700_classes(demo_run))
+    chance_error = ((1 - 1 / classes) + (1 - KINETICS_TOP_K / classes)) / 2
+    top1, top5 = _independent_scores(_run_dir(demo_run, "ensemble.val") / "predictions" / "val.npz")
+    ensemble_error = ((1 - top1) + (1 - top5)) / 2
+    assert ensemble_error <= 0.8 * chance_error, (top1, top5, chance_error)
+    assert top1 >= 2 / classes, (top1, classes)
