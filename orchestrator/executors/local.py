@@ -12,10 +12,13 @@ before ``timeout_min``, ``checkpoint()``, restart), so a Checkpointable job beha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Sequence
 
@@ -53,7 +56,8 @@ class LocalProcessExecutor:
             gpus_per_node=resources.gpus_per_node,
             signal_delay_s=self._signal_delay_s,
         )
-        job = executor.submit(entry(run_dir))
+        with _interruptible_children():
+            job = executor.submit(entry(run_dir))
         if job._process is not None:  # noqa: SLF001 -- submitit keeps the Popen there
             self._children[str(job.job_id)] = job._process
             job._cancel_at_deletion = False
@@ -82,14 +86,24 @@ class LocalProcessExecutor:
             return False
         return is_local_controller(pid)
 
-    def cancel(self, attempt: SubmittedAttempt) -> None:
-        """SIGINT to the controller: it forwards INT, then KILL, to the job's tasks."""
+    def cancel(self, attempt: SubmittedAttempt, grace_s: float = 5.0) -> None:
+        """SIGINT to the controller: it forwards INT, then KILL, to the job's tasks. A
+        controller still there after `grace_s` (one started with SIGINT ignored by an older
+        version, or hung) is killed with its tasks: cancel must stop the job."""
         if not self._controller_alive(attempt.scheduler_id):
             return
         try:
             os.kill(int(attempt.scheduler_id), signal.SIGINT)
         except ProcessLookupError:
-            pass
+            return
+        deadline = time.monotonic() + grace_s
+        while self._controller_alive(attempt.scheduler_id):
+            if time.monotonic() > deadline:
+                LOGGER.warning("local controller %s ignored SIGINT for %.0f s; killing it and its tasks",
+                               attempt.scheduler_id, grace_s)
+                self.kill(attempt)
+                return
+            time.sleep(0.05)
 
     def kill(self, attempt: SubmittedAttempt) -> None:
         """SIGKILL the controller and its tasks without checkpoint (used to simulate a lost job)."""
@@ -98,6 +112,28 @@ class LocalProcessExecutor:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@contextlib.contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """Start children with SIGINT at its default, even from a process that ignores it.
+
+    A process started in the background by a non-interactive shell (`nohup ... &`, CI
+    runners) ignores SIGINT, and an ignored signal stays ignored across exec: submitit's
+    controller would then ignore the SIGINT that `cancel` sends it. A Python handler, unlike
+    SIG_IGN, is reset to the default on exec, so one is installed for the moment of the spawn.
+    """
+    try:
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: leave the disposition alone
+        ignored = False
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def is_local_controller(pid: str) -> bool:

@@ -140,6 +140,62 @@ def test_local_executor_reports_exceptions_and_lost_processes(tmp_path) -> None:
     assert lost.state == "VANISHED"
 
 
+def _ignored_signals(pid: str) -> int:
+    """The SigIgn mask of a process (bit n-1 set: signal n ignored)."""
+    status = (Path("/proc") / pid / "status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+
+
+def test_a_watcher_that_ignores_sigint_still_starts_cancellable_controllers(tmp_path) -> None:
+    """A watcher started in the background by a non-interactive shell (`nohup ... &`, a CI
+    runner) ignores SIGINT, and SIG_IGN survives exec: the controller it starts must not
+    inherit it, or `cancel` (SIGINT) would not stop the job."""
+    import signal
+
+    run_dir = _run_dir(tmp_path, total_steps=500, step_seconds=0.1)
+    executor = LocalProcessExecutor()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        handle = executor.submit(COUNTER_KIND, run_dir, ResourceRequest(), 1, "slow")
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # the caller's own setting is back
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert not _ignored_signals(handle.scheduler_id) & (1 << (signal.SIGINT - 1))
+        _wait_for(executor, handle, {"RUNNING"})
+        began = time.monotonic()
+        executor.cancel(handle, grace_s=30.0)
+        assert time.monotonic() - began < 10.0  # stopped by SIGINT, not by the kill fallback
+        assert executor.observe([handle])[handle.scheduler_id].state != "RUNNING"
+    finally:
+        executor.kill(handle)
+
+
+def test_cancel_kills_a_controller_that_ignores_sigint(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from orchestrator.executors import SubmittedAttempt
+    from orchestrator.executors.local import is_local_controller
+
+    # A stand-in with the controller's module name on its command line, ignoring SIGINT.
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)",
+         "submitit.local._local"])
+    try:
+        pid = str(stubborn.pid)
+        deadline = time.monotonic() + 10
+        while not _ignored_signals(pid) & (1 << (signal.SIGINT - 1)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the stand-in has set SIG_IGN
+        attempt = SubmittedAttempt(scheduler_id=pid, backend="local", log_folder=tmp_path)
+        LocalProcessExecutor().cancel(attempt, grace_s=0.5)
+        assert stubborn.wait(timeout=10) == -signal.SIGKILL
+        assert not is_local_controller(pid)
+    finally:
+        stubborn.kill()
+
+
 def test_a_job_module_that_fails_to_import_is_a_typed_error(tmp_path, monkeypatch) -> None:
     package = tmp_path / "broken_jobs_pkg"
     package.mkdir()
