@@ -72,17 +72,22 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
                      for job_id, started, resumed in session.connection().execute(latest).all()}
 
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
-                    Job.error, Job.metrics_corrupt_lines, Job.metrics_corrupt_first, Experiment.name,
-                    Experiment.task)
+                    Job.error, Job.metrics_corrupt_lines, Experiment.name, Experiment.task)
              .join(Experiment).order_by(Experiment.name, Job.id))
     if experiment is not None:
         query = query.where(Experiment.name == experiment)
     jobs = session.connection().execute(query).all()
+    # The line numbers (JSON) only for the few jobs that have any: decoding 10k JSON values
+    # would cost more than the rest of the query.
+    with_corrupt_lines = [row.id for row in jobs if row.metrics_corrupt_lines]
+    corrupt_first = dict(session.connection().execute(
+        select(Job.id, Job.metrics_corrupt_first).where(Job.id.in_(with_corrupt_lines))).all()) \
+        if with_corrupt_lines else {}
     metrics = latest_metric_values(session, sorted(set(KEY_METRIC_BY_TASK.values())),
                                    job_filter if experiment is not None else None)
 
     rows = []
-    for job_id, name, kind, state, step, total, error, corrupt, corrupt_first, experiment_name, task in jobs:
+    for job_id, name, kind, state, step, total, error, corrupt, experiment_name, task in jobs:
         key = KEY_METRIC_BY_TASK.get(task)
         value = metrics.get(job_id, {}).get(key) if key else None
         eta = None
@@ -95,5 +100,5 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
             attempts=count_by_job.get(job_id, 0), progress_step=step, progress_total=total,
             eta_seconds=eta, key_metric="/".join(key) if key and value is not None else None,
             key_metric_value=value, error=error, metrics_corrupt_lines=corrupt or 0,
-            metrics_corrupt_first=tuple(corrupt_first or ())))
+            metrics_corrupt_first=tuple(corrupt_first.get(job_id) or ())))
     return rows
