@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.layout import STATE_FILL, experiment_picker, paginate, state_badge
+from orchestrator.views.status import corrupt_lines_message
 
 MAX_GRAPH_NODES = 200  # above this the graph is unreadable; the tree still shows every job
 # States that mean a run was cut short and resumed (distinct from FAILED, which is final).
@@ -85,10 +86,7 @@ def live_view(experiment_id: int) -> None:
     for row in failed.itertuples():
         st.error(f"`{row.name}`: {row.error}")
     for row in jobs[jobs["metrics_corrupt_lines"] > 0].itertuples():
-        first = ", ".join(map(str, row.metrics_corrupt_first))
-        more = ", ..." if row.metrics_corrupt_lines > len(row.metrics_corrupt_first) else ""
-        st.warning(f"`{row.name}`: {row.metrics_corrupt_lines} corrupt metrics.jsonl line(s) skipped "
-                   f"(line {first}{more})")
+        st.warning(f"`{row.name}`: {corrupt_lines_message(row.metrics_corrupt_lines, row.metrics_corrupt_first)}")
 
     st.subheader("Attempts")
     if attempts.empty:

@@ -62,6 +62,8 @@ def _print_table(rows) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from orchestrator.views.status import corrupt_lines_message
+
     table = Table(title="jobs", title_justify="left")
     for column in ("experiment", "job", "kind", "state", "attempts", "progress", "ETA", "key metric"):
         table.add_column(column, justify="right" if column in {"attempts", "progress", "ETA"} else "left")
@@ -82,7 +84,5 @@ def _print_table(rows) -> None:
         if row.error:
             console.print(f"[red]{row.job}[/]: {row.error}", markup=True, highlight=False)
         if row.metrics_corrupt_lines:
-            lines = ", ".join(map(str, row.metrics_corrupt_first))
-            more = ", ..." if row.metrics_corrupt_lines > len(row.metrics_corrupt_first) else ""
-            console.print(f"[yellow]{row.job}[/]: {row.metrics_corrupt_lines} corrupt metrics.jsonl line(s) "
-                          f"skipped (line {lines}{more})", markup=True, highlight=False)
+            message = corrupt_lines_message(row.metrics_corrupt_lines, row.metrics_corrupt_first)
+            console.print(f"[yellow]{row.job}[/]: {message}", markup=True, highlight=False)

@@ -66,11 +66,12 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
     from alembic.util import CommandError
 
-    if revision not in {"head", "heads"} and revision not in _revision_graph() and not (
+    known = _revision_graph()
+    if revision not in {"head", "heads"} and revision not in known and not (
             revision.startswith("+") and revision[1:].isdigit()):
         # Before connecting: a SQLite file is created by the first connection.
         raise SchemaNotMigrated(f"cannot upgrade {redact_url(url)} to {revision!r}: no such revision "
-                                f"(known: {', '.join(sorted(_revision_graph()))})",
+                                f"(known: {', '.join(sorted(known))})",
                                 url=redact_url(url), fix="python -m orchestrator db upgrade (to head)")
     engine = make_engine(url, check_connection=True)
     try:

@@ -13,7 +13,7 @@ from orchestrator.db.models import Attempt, Experiment, Job, JobState
 from orchestrator.db.types import utcnow
 from orchestrator.views.metrics import KEY_METRIC_BY_TASK, latest_metric_values
 
-__all__ = ["JobStatusRow", "job_status_rows", "estimate_eta_seconds"]
+__all__ = ["JobStatusRow", "job_status_rows", "estimate_eta_seconds", "corrupt_lines_message"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class JobStatusRow:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def corrupt_lines_message(count: int, first_line_numbers) -> str:
+    """How `status` and the dashboard say that ingest skipped corrupt metrics.jsonl lines."""
+    first = list(first_line_numbers)
+    more = ", ..." if count > len(first) else ""
+    return f"{count} corrupt metrics.jsonl line(s) skipped (line {', '.join(map(str, first))}{more})"
 
 
 def estimate_eta_seconds(*, step: int | None, total: int | None, started_at: dt.datetime | None,
