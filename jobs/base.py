@@ -10,6 +10,13 @@ Failures: a deterministic failure writes ``{"state": "failed", "error_kind": ...
 raises ``JobFailure`` (the CLI exits with status 1); a preemption/timeout goes through
 ``checkpoint()``, which saves the training state, writes ``{"state": "checkpointed"}`` and
 returns the ``DelayedSubmission`` that resumes the same run directory.
+
+After ``checkpoint()``, submitit asks the scheduler to requeue the job (``scontrol requeue``).
+That command runs inside the job, so the SIGTERM which SLURM sends to every process of a
+preempted or requeued job can kill it before it returns. The state is saved by then, so such
+an error is not the job's failure: the run leaves its fate to the scheduler (a preemption
+requeues it, a time limit ends it and the orchestrator resubmits) instead of reporting
+``failed``.
 """
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +60,11 @@ def classify_error(exc: BaseException) -> str:
     return "exception"
 
 
+def _is_requeue_error(exc: BaseException) -> bool:
+    """An error of the scheduler command that submitit runs after ``checkpoint()``."""
+    return isinstance(exc, (subprocess.SubprocessError, OSError))
+
+
 def _is_data_error(exc: BaseException) -> bool:
     from model.data.errors import DataError
     return isinstance(exc, DataError)
@@ -65,12 +79,16 @@ class RunDirJob(submitit.helpers.Checkpointable):
     """Base of the job kinds. Subclasses set ``kind`` and implement ``run(cfg) -> result``."""
 
     kind: ClassVar[str] = ""
+    #: How long a run whose requeue request failed after its checkpoint waits for the
+    #: scheduler to end it (SLURM's GraceTime / time limit), before it exits without a result.
+    scheduler_wait_s: ClassVar[float] = 900.0
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self._trainer: Any = None  # set while a training loop runs (for checkpoint())
         self._step = 0
         self._total_steps = 0
+        self._checkpoint_taken = False
 
     # ------------------------------------------------------------------ entry points
     def __call__(self) -> dict[str, Any]:
@@ -86,6 +104,8 @@ class RunDirJob(submitit.helpers.Checkpointable):
             cfg = load_job_config(self.run_dir)
             result = self.run(cfg)
         except Exception as exc:  # every failure is reported, then re-raised typed
+            if self._checkpoint_taken and _is_requeue_error(exc):
+                self._leave_to_scheduler(exc)
             kind = classify_error(exc)
             message = f"{type(exc).__name__}: {exc}"
             log.error("%s failed (%s): %s", self.kind, kind, message)
@@ -108,10 +128,27 @@ class RunDirJob(submitit.helpers.Checkpointable):
         elif self._is_main():
             self._status_writer(self._total_steps).write(
                 "checkpointed", self._current_step(), "preempted before training state existed")
+        self._checkpoint_taken = True  # after the save: an error while saving stays a failure
         return submitit.helpers.DelayedSubmission(type(self)(self.run_dir))
 
     def run(self, cfg: JobConfig) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _leave_to_scheduler(self, exc: BaseException) -> None:
+        """The checkpoint is saved but the requeue request failed: wait to be ended, no result.
+
+        Exits through ``SystemExit`` (as submitit does after a successful requeue), so no
+        error result is written and status.json keeps ``checkpointed``.
+        """
+        log.warning("%s: checkpoint saved, but the requeue request failed (%s: %s); leaving this "
+                    "run to the scheduler (up to %.0f s)", self.kind, type(exc).__name__, exc,
+                    self.scheduler_wait_s)
+        deadline = time.monotonic() + self.scheduler_wait_s
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        log.warning("%s: the scheduler did not end this run within %.0f s; exiting without a result",
+                    self.kind, self.scheduler_wait_s)
+        raise SystemExit(-1)
 
     # ------------------------------------------------------------------ helpers
     def _is_main(self) -> bool:

@@ -118,3 +118,57 @@ def test_nan_loss_stops_with_step_lr_and_checkpoint(tmp_path, configs, kinetics_
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) >= step  # the metrics of the good steps are kept
     assert not (run_dir / "result.json").exists()
+
+
+class _InterruptedJob(RunDirJob):
+    """Checkpoints as submitit's preemption handler would, then fails as its requeue step can."""
+
+    kind = "interrupted"
+    scheduler_wait_s = 0.2
+
+    def __init__(self, run_dir, error: Exception | None = None, save_error: Exception | None = None) -> None:
+        super().__init__(run_dir)
+        self.error, self.save_error = error, save_error
+
+    def run(self, cfg):
+        self._step = 3
+        self.checkpoint()
+        raise self.error
+
+    def checkpoint(self, *args, **kwargs):
+        if self.save_error is not None:
+            raise self.save_error
+        return super().checkpoint(*args, **kwargs)
+
+
+def test_a_requeue_killed_after_the_checkpoint_leaves_the_run_checkpointed(tmp_path, configs):
+    """SLURM's SIGTERM to the job's processes can kill `scontrol requeue` itself: not a failure."""
+    run_dir = write_run_dir(tmp_path / "run", configs["pretrain.k600.slowfast_8x8"])
+    killed = subprocess.CalledProcessError(-15, ["scontrol", "requeue", "200"])
+    with pytest.raises(SystemExit):
+        _InterruptedJob(run_dir, killed)()
+    status = _status(run_dir)
+    assert status["state"] == "checkpointed" and status["step"] == 3
+    assert not (run_dir / "result.json").exists()
+
+
+@pytest.mark.parametrize("error, when", [
+    (subprocess.CalledProcessError(1, ["scontrol", "requeue", "200"]), "no checkpoint was taken"),
+    (ValueError("a bug after the checkpoint"), "not a requeue error"),
+])
+def test_other_errors_around_a_checkpoint_stay_failures(tmp_path, configs, error, when):
+    run_dir = write_run_dir(tmp_path / "run", configs["pretrain.k600.slowfast_8x8"])
+    job = _InterruptedJob(run_dir, error)
+    if when == "no checkpoint was taken":
+        job.checkpoint = lambda *a, **k: None  # the handler never reached checkpoint()
+    with pytest.raises(JobFailure):
+        job()
+    assert _status(run_dir)["state"] == "failed", when
+
+
+def test_a_checkpoint_that_cannot_be_saved_is_a_failure(tmp_path, configs):
+    run_dir = write_run_dir(tmp_path / "run", configs["pretrain.k600.slowfast_8x8"])
+    with pytest.raises(JobFailure, match="No space left"):
+        _InterruptedJob(run_dir, save_error=OSError(28, "No space left on device"))()
+    status = _status(run_dir)
+    assert status["state"] == "failed" and "No space left" in status["message"]

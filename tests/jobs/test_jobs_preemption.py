@@ -3,7 +3,9 @@ the preemption signal mid-run; its checkpoint() saves, submitit requeues it, and
 with the same weights and metrics as an uninterrupted run."""
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -78,3 +80,54 @@ def test_preempted_job_is_requeued_and_resumes_exactly(tmp_path, kinetics_root):
     first_resumed = min(m["step"] for m in lines if m["attempt"] == 2)
     assert 3 <= first_resumed - 1 < ITERS  # the checkpoint was taken mid-run
     assert json.loads((runs["preempted"] / "status.json").read_text())["attempt"] == 2
+
+
+_DYING_SCONTROL = """#!/bin/sh
+# scontrol as it runs inside a job that SLURM requeues: the request goes through, then the
+# SIGTERM that SLURM sends to every process of the job kills the command before it returns.
+"{real}" "$@"
+status=$?
+if [ "$1" = requeue ]; then kill -TERM $$; fi
+exit $status
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.integration
+def test_on_slurm_a_requeue_command_killed_by_the_requeue_does_not_fail_the_job(
+        slurm_cluster, tmp_path, kinetics_root):
+    """A member of the SLURM demo once ended FAILED with "CalledProcessError: Command
+    '['scontrol', 'requeue', ...]' died with SIGTERM": the checkpoint was saved and the job was
+    being requeued, but the error of submitit's requeue command was reported as the job's."""
+    cfg = planned_configs("kinetics_challenge", tmp_path / "plan")["pretrain.k600.slowfast_8x8"]
+    cfg = shrink(cfg, model="slowfast_8x8_r50_tiny", frames=2, crop=32, iters=ITERS, warmup=1,
+                 checkpoint_every=100)
+    cfg["data"]["root"] = str(kinetics_root)
+    cfg["job"]["log_every"] = 1
+    cfg["resources"]["cpus_per_task"] = 1
+    run_dir = write_run_dir(tmp_path / "run", cfg)
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "scontrol").write_text(_DYING_SCONTROL.format(real=shutil.which("scontrol")))
+    (shim / "scontrol").chmod(0o755)
+
+    executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
+    parameters = slurm_cluster.submitit_parameters(slurm_mem_per_cpu=2000)
+    parameters["slurm_setup"] = [*parameters["slurm_setup"], f"export PATH={shim}:$PATH"]
+    executor.update_parameters(**parameters)
+    job = executor.submit(PretrainJob(run_dir))
+    deadline = time.time() + 300
+    while _step(run_dir) < 3 and not job.done():
+        assert time.time() < deadline, f"job {job.job_id} did not reach step 3"
+        time.sleep(0.1)
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)  # as before a preemption
+
+    assert job.result()["step"] == ITERS  # requeued, resumed, done: no error result
+    log_text = "\n".join(path.read_text() for path in (tmp_path / "submitit").glob("*_log.out"))
+    assert "the requeue request failed (CalledProcessError" in log_text  # the shim did kill it
+    lines = read_metrics(run_dir / "metrics.jsonl")
+    assert {m["attempt"] for m in lines} == {1, 2}
+    assert min(m["step"] for m in lines if m["attempt"] == 2) - 1 >= 3  # from the checkpoint
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["state"], status["attempt"]) == ("completed", 2)
