@@ -38,7 +38,7 @@ from model.atomic_files import atomic_write_json
 from model.engine.checkpoint import CheckpointError
 from model.engine.reporting import StatusWriter, next_attempt
 
-__all__ = ["RunDirJob", "classify_error", "run_cli"]
+__all__ = ["RunDirJob", "classify_error", "is_requeue_error", "leave_to_scheduler", "run_cli"]
 
 log = logging.getLogger("jobs")
 
@@ -60,9 +60,25 @@ def classify_error(exc: BaseException) -> str:
     return "exception"
 
 
-def _is_requeue_error(exc: BaseException) -> bool:
+def is_requeue_error(exc: BaseException) -> bool:
     """An error of the scheduler command that submitit runs after ``checkpoint()``."""
     return isinstance(exc, (subprocess.SubprocessError, OSError))
+
+
+def leave_to_scheduler(what: str, exc: BaseException, wait_s: float) -> None:
+    """The checkpoint is saved but the requeue request failed: wait to be ended, no result.
+
+    Exits through ``SystemExit`` (as submitit does after a successful requeue), so submitit
+    writes no error result and status.json keeps ``checkpointed``.
+    """
+    log.warning("%s: checkpoint saved, but the requeue request failed (%s: %s); leaving this "
+                "run to the scheduler (up to %.0f s)", what, type(exc).__name__, exc, wait_s)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    log.warning("%s: the scheduler did not end this run within %.0f s; exiting without a result",
+                what, wait_s)
+    raise SystemExit(-1)
 
 
 def _is_data_error(exc: BaseException) -> bool:
@@ -104,8 +120,8 @@ class RunDirJob(submitit.helpers.Checkpointable):
             cfg = load_job_config(self.run_dir)
             result = self.run(cfg)
         except Exception as exc:  # every failure is reported, then re-raised typed
-            if self._checkpoint_taken and _is_requeue_error(exc):
-                self._leave_to_scheduler(exc)
+            if self._checkpoint_taken and is_requeue_error(exc):
+                leave_to_scheduler(self.kind, exc, self.scheduler_wait_s)
             kind = classify_error(exc)
             message = f"{type(exc).__name__}: {exc}"
             log.error("%s failed (%s): %s", self.kind, kind, message)
@@ -133,22 +149,6 @@ class RunDirJob(submitit.helpers.Checkpointable):
 
     def run(self, cfg: JobConfig) -> dict[str, Any]:
         raise NotImplementedError
-
-    def _leave_to_scheduler(self, exc: BaseException) -> None:
-        """The checkpoint is saved but the requeue request failed: wait to be ended, no result.
-
-        Exits through ``SystemExit`` (as submitit does after a successful requeue), so no
-        error result is written and status.json keeps ``checkpointed``.
-        """
-        log.warning("%s: checkpoint saved, but the requeue request failed (%s: %s); leaving this "
-                    "run to the scheduler (up to %.0f s)", self.kind, type(exc).__name__, exc,
-                    self.scheduler_wait_s)
-        deadline = time.monotonic() + self.scheduler_wait_s
-        while time.monotonic() < deadline:
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        log.warning("%s: the scheduler did not end this run within %.0f s; exiting without a result",
-                    self.kind, self.scheduler_wait_s)
-        raise SystemExit(-1)
 
     # ------------------------------------------------------------------ helpers
     def _is_main(self) -> bool:

@@ -23,6 +23,7 @@ import cloudpickle
 import submitit
 import yaml
 
+from jobs.base import is_requeue_error, leave_to_scheduler
 from orchestrator.executors import register_job_kind
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -54,8 +55,17 @@ def expected_final_value(total_steps: int) -> int:
 class Counter(submitit.helpers.Checkpointable):
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
+        self._checkpoint_taken = False
 
     def __call__(self) -> dict:
+        try:
+            return self._count()
+        except Exception as exc:  # as jobs.base.RunDirJob: see docs/jobs.md, `checkpointed`
+            if self._checkpoint_taken and is_requeue_error(exc):
+                leave_to_scheduler("toy counter", exc, wait_s=300.0)
+            raise
+
+    def _count(self) -> dict:
         config = yaml.safe_load((self.run_dir / "config.yaml").read_text())
         toy = config.get("toy", {})
         total = int(toy.get("total_steps", 5))
@@ -94,6 +104,7 @@ class Counter(submitit.helpers.Checkpointable):
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
         # Progress is already on disk after every step: resubmit a fresh instance.
+        self._checkpoint_taken = True
         return submitit.helpers.DelayedSubmission(Counter(self.run_dir))
 
 
