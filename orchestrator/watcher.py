@@ -11,7 +11,8 @@ One ``poll`` does, in order:
 4. interrupted jobs (PREEMPTED/TIMEOUT/NODE_FAIL, not requeued by the scheduler) ->
    resubmitted on the same run dir after their back-off, or FAILED past the bound;
 5. PLANNED jobs whose dependencies are all COMPLETED/REUSED -> submitted, within
-   ``cluster.max_parallel`` live attempts.
+   ``cluster.max_parallel`` live attempts, longest chain of dependents first
+   (``orchestrator.submission_order``).
 
 Submission never blocks on dependencies: a job is submitted only once its inputs exist.
 Only the holder of the experiment's lease polls, so two watchers never double-submit;
@@ -42,6 +43,7 @@ from orchestrator.job_states import INTERRUPTED, LIVE, Clocks, check_transition,
 from orchestrator.resubmission import decide_resubmission, requeued_past_bound
 from orchestrator.poll_summary import EtaTracker, PollSummary, RunningJob
 from orchestrator.run_dir import read_run_dir
+from orchestrator.submission_order import SubmissionOrder
 
 LOGGER = logging.getLogger(__name__)
 _DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
@@ -68,6 +70,7 @@ class Watcher:
         self._executors: dict[str, Executor] = dict(executors or {})
         self.vanish_grace_s = vanish_grace_s
         self.requeue_grace_s = requeue_grace_s
+        self._submission_order = SubmissionOrder()
         self.owner = owner or process_owner()
         self._now = now
         self._eta = EtaTracker()
@@ -104,9 +107,19 @@ class Watcher:
                     on_poll(summary)
                 if summary.finished or (timeout_s is not None and time.monotonic() - started > timeout_s):
                     return summary
-                time.sleep(interval)
+                self._wait(interval)
         finally:
             release_lease(self.engine, experiment_lease_key(self.experiment), self.owner)
+
+    def _wait(self, interval: float) -> None:
+        """Sleep until the next poll; sooner when the executors can tell that a job ended
+        (the local one sees its processes exit), so a finished job's dependents start at once."""
+        waiters = [getattr(executor, "wait_for_exit") for executor in self._executors.values()
+                   if hasattr(executor, "wait_for_exit")]
+        if len(waiters) == 1:
+            waiters[0](interval)
+        else:
+            time.sleep(interval)
 
     def poll(self) -> PollSummary:
         if not acquire_lease(self.engine, experiment_lease_key(self.experiment), self.owner):
@@ -261,7 +274,7 @@ class Watcher:
 
     def _resubmit_interrupted(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
-        for job in jobs:
+        for job in self._submission_order.sorted(jobs):
             if job.state not in INTERRUPTED or job.latest_attempt is None or job.latest_attempt.ended_at is None:
                 continue
             resubmits = len(job.attempts) - 1
@@ -279,7 +292,7 @@ class Watcher:
 
     def _submit_ready(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
-        for job in jobs:
+        for job in self._submission_order.sorted(jobs):
             if job.state != JobState.PLANNED.value:
                 continue
             if not all(dep.state in _DONE for dep in job.dependencies):

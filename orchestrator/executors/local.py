@@ -77,6 +77,23 @@ class LocalProcessExecutor:
         return SchedulerObservation(state="VANISHED", raw_state="no process, no result",
                                     reason=f"local controller {attempt.scheduler_id} is gone without a result")
 
+    def wait_for_exit(self, timeout_s: float) -> None:
+        """Sleep up to ``timeout_s``; return early when a controller started here exits.
+
+        The watcher sleeps here between polls, so a finished job is seen (and its dependents
+        submitted) within 0.1 s rather than at the next poll. An exited child is forgotten:
+        from then on ``_controller_alive`` asks ``/proc``, where a reaped pid is gone.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            exited = [pid for pid, child in self._children.items() if child.poll() is not None]
+            for pid in exited:
+                del self._children[pid]
+            remaining = deadline - time.monotonic()
+            if exited or remaining <= 0:
+                return
+            time.sleep(min(0.1, remaining))
+
     def _controller_alive(self, pid: str) -> bool:
         child = self._children.get(pid)
         if child is not None:
