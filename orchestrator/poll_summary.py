@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+_QUEUED = {"SUBMITTED", "PENDING"}
+
 
 @dataclass
 class RunningJob:
@@ -24,9 +26,19 @@ class PollSummary:
     done: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (job, error)
     cancelled: int = 0
-    running: list[RunningJob] = field(default_factory=list)
-    waiting: int = 0
+    running: list[RunningJob] = field(default_factory=list)  # every submitted job not ended
+    waiting: int = 0  # planned, not yet submitted
     lease_held: bool = True
+
+    @property
+    def queued(self) -> int:
+        """Submitted jobs the scheduler has not started (SUBMITTED/PENDING)."""
+        return sum(1 for job in self.running if job.state in _QUEUED)
+
+    @property
+    def active(self) -> int:
+        """Submitted jobs not waiting in the scheduler's queue (running, or being requeued)."""
+        return len(self.running) - self.queued
 
     @property
     def finished(self) -> bool:

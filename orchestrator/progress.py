@@ -21,7 +21,7 @@ def format_eta(seconds: float | None) -> str:
 def render_summary(experiment: str, summary: PollSummary) -> Group:
     header = Text.assemble(
         (f"{experiment}: ", "bold"), (f"{summary.done}/{summary.total} done", "green"),
-        f", {len(summary.running)} running, {summary.waiting} waiting",
+        f", {summary.active} running, {summary.queued} queued, {summary.waiting} waiting",
         (f", {len(summary.failed)} failed" if summary.failed else "", "red"),
         (f", {summary.cancelled} cancelled" if summary.cancelled else "", "yellow"),
         ("  (another watcher holds the lease: observing only)" if not summary.lease_held else "", "dim"))

@@ -68,8 +68,8 @@ def watch_experiment(engine, experiment: str, cluster: dict, *, once: bool = Fal
             last = [""]
 
             def log_change(summary) -> None:
-                line = (f"{experiment}: {summary.done}/{summary.total} done, {len(summary.running)} running, "
-                        f"{len(summary.failed)} failed")
+                line = (f"{experiment}: {summary.done}/{summary.total} done, {summary.active} running, "
+                        f"{summary.queued} queued, {len(summary.failed)} failed")
                 if line != last[0] and not quiet:
                     print(line, file=sys.stderr, flush=True)
                 last[0] = line

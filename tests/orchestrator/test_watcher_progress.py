@@ -24,7 +24,7 @@ def test_display_shows_done_total_running_steps_and_failures() -> None:
     console = Console(width=160, record=True)
     console.print(render_summary("ensemble_ava", summary))
     text = console.export_text()
-    assert "10/34 done, 2 running, 21 waiting, 1 failed" in text
+    assert "10/34 done, 1 running, 1 queued, 21 waiting, 1 failed" in text
     assert "12/48" in text and "1m30s" in text
     assert "PENDING?" in text  # an uncertain scheduler answer is shown as such
     assert "FAILED evaluate.val.sf8x8: nan_loss: loss is NaN at step 7" in text
