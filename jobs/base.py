@@ -34,6 +34,7 @@ import submitit
 
 from jobs.config import JobConfig, load_job_config
 from jobs.errors import BadConfigError, BadDataError, JobFailure
+from jobs.run_dir_lock import exclusive_run_dir
 from model.atomic_files import atomic_write_json
 from model.engine.checkpoint import CheckpointError
 from model.engine.reporting import StatusWriter, next_attempt
@@ -105,10 +106,25 @@ class RunDirJob(submitit.helpers.Checkpointable):
         self._step = 0
         self._total_steps = 0
         self._checkpoint_taken = False
+        self._holds_run_dir = False
 
     # ------------------------------------------------------------------ entry points
     def __call__(self) -> dict[str, Any]:
         _configure_logging()
+        if not self.run_dir.is_dir():
+            message = f"run directory {self.run_dir} does not exist (a job runs in the folder of its config.yaml)"
+            log.error("%s failed (bad_config): %s", self.kind, message)
+            raise JobFailure("bad_config", message)
+        if not self._is_main():
+            return self._run_once()
+        with exclusive_run_dir(self.run_dir, self.kind):
+            self._holds_run_dir = True
+            try:
+                return self._run_once()
+            finally:
+                self._holds_run_dir = False
+
+    def _run_once(self) -> dict[str, Any]:
         result_path = self.run_dir / "result.json"
         if result_path.is_file():
             log.info("%s already done (%s exists)", self.run_dir, result_path.name)
@@ -141,7 +157,7 @@ class RunDirJob(submitit.helpers.Checkpointable):
         """submitit's preemption/timeout hook: save, mark checkpointed, resubmit this run dir."""
         if self._trainer is not None:
             self._trainer.checkpoint_now()
-        elif self._is_main():
+        elif self._is_main() and self._holds_run_dir:  # not while waiting for another process
             self._status_writer(self._total_steps).write(
                 "checkpointed", self._current_step(), "preempted before training state existed")
         self._checkpoint_taken = True  # after the save: an error while saving stays a failure

@@ -364,7 +364,7 @@ def case_job_config_not_yaml(drill: Drill) -> None:
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "config.yaml").write_text("job:\n  kind: pretrain\n   name: broken\n")
     (run_dir / "checkpoints" / "step_000010.pt").write_bytes(b"an earlier attempt's weights")
-    with nothing_lost(drill.tmp, may_write=("run/status.json",)):
+    with nothing_lost(drill.tmp, may_write=("run/status.json", "run/.job.lock")):
         raised(JobFailure, PretrainJob(run_dir), "bad_config", "config.yaml", "line 3")
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["state"], status["error_kind"]) == ("failed", "bad_config")
