@@ -153,6 +153,10 @@ def test_every_challenge_backbone_is_r101_nl(ava_paper: DictConfig, kinetics_pap
 def test_kinetics_challenge_programme_sec3(kinetics_paper: DictConfig) -> None:
     datasets = kinetics_paper.datasets
     assert (datasets.kinetics600.num_classes, datasets.kinetics700.num_classes) == (600, 700)
+    # Sec. 3: K700 holds 650,000 clips; its val and test sets about 35k and 70k videos.
+    k700 = datasets.kinetics700
+    assert (k700.clips, k700.val_videos, k700.test_videos) == (650_000, 35_000, 70_000)
+    assert k700.train_videos == k700.clips - k700.val_videos - k700.test_videos
     # Sec. 3: K600-pretrained models, then K700 "with the same schedule as for Kinetics-600".
     for job in kinetics_paper.experiment.pretrain.values():
         assert (job.dataset, job.schedule) == ("kinetics600", "kinetics")
