@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-_QUEUED = {"SUBMITTED", "PENDING"}
+from orchestrator.states import JobState
+
+_QUEUED = {JobState.SUBMITTED.value, JobState.PENDING.value}
 
 
 @dataclass

@@ -114,7 +114,7 @@ class Watcher:
     def _wait(self, interval: float) -> None:
         """Sleep until the next poll; sooner when the executors can tell that a job ended
         (the local one sees its processes exit), so a finished job's dependents start at once."""
-        waiters = [getattr(executor, "wait_for_exit") for executor in self._executors.values()
+        waiters = [executor.wait_for_exit for executor in self._executors.values()
                    if hasattr(executor, "wait_for_exit")]
         if len(waiters) == 1:
             waiters[0](interval)
