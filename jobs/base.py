@@ -74,9 +74,7 @@ def leave_to_scheduler(what: str, exc: BaseException, wait_s: float) -> None:
     """
     log.warning("%s: checkpoint saved, but the requeue request failed (%s: %s); leaving this "
                 "run to the scheduler (up to %.0f s)", what, type(exc).__name__, exc, wait_s)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    time.sleep(wait_s)  # a signal handled meanwhile does not cut it short (PEP 475)
     log.warning("%s: the scheduler did not end this run within %.0f s; exiting without a result",
                 what, wait_s)
     raise SystemExit(-1)

@@ -30,48 +30,37 @@ class SubmissionOrder:
         self._key_of: dict[int, tuple[int, int, int]] = {}
         self._ids: frozenset[int] = frozenset()
 
-    def sorted(self, jobs: Iterable[_DagNode]) -> list[_DagNode]:
-        jobs = list(jobs)
-        ids = frozenset(job.id for job in jobs)
+    def sorted(self, candidates: Iterable[_DagNode], dag: Sequence[_DagNode]) -> list[_DagNode]:
+        """``candidates`` (some jobs of ``dag``) in priority order; ranks come from all of ``dag``."""
+        ids = frozenset(job.id for job in dag)
         if ids != self._ids:
-            self._key_of, self._ids = priority_keys(jobs), ids
-        return sorted(jobs, key=lambda job: self._key_of[job.id])
+            self._key_of, self._ids = priority_keys(dag), ids
+        return sorted(candidates, key=lambda job: self._key_of[job.id])
 
 
 def priority_keys(jobs: Sequence[_DagNode]) -> dict[int, tuple[int, int, int]]:
     """job id -> sort key (smaller first): (-chain length, -direct dependents, id).
 
     Iterative (no recursion limit on long chains) and linear in jobs + edges, so a DAG of
-    10,000 jobs costs milliseconds.
+    10,000 jobs costs milliseconds. Jobs are ranked dependents first (a reverse topological
+    order, Kahn's algorithm over each job's own ``dependencies``).
     """
     known = {job.id for job in jobs}
-    dependents: dict[int, list[int]] = {job.id: [] for job in jobs}
-    for job in jobs:
-        for dependency in job.dependencies:
-            if dependency.id in known:
-                dependents[dependency.id].append(job.id)
+    upstream = {job.id: [dep.id for dep in job.dependencies if dep.id in known] for job in jobs}
+    dependents: dict[int, list[int]] = {job_id: [] for job_id in upstream}
+    for job_id, dependencies in upstream.items():
+        for dependency in dependencies:
+            dependents[dependency].append(job_id)
+    unranked = {job_id: len(children) for job_id, children in dependents.items()}
+    ready = [job_id for job_id, count in unranked.items() if count == 0]
     chain: dict[int, int] = {}
-    for job_id in _dependents_first(dependents):
-        chain[job_id] = 1 + max((chain[child] for child in dependents[job_id]), default=0)
-    return {job_id: (-chain[job_id], -len(dependents[job_id]), job_id) for job_id in dependents}
-
-
-def _dependents_first(dependents: dict[int, list[int]]) -> list[int]:
-    """Every job after all jobs that depend on it (reverse topological order)."""
-    remaining = {job_id: len(children) for job_id, children in dependents.items()}
-    parents: dict[int, list[int]] = {job_id: [] for job_id in dependents}
-    for job_id, children in dependents.items():
-        for child in children:
-            parents[child].append(job_id)
-    ready = sorted(job_id for job_id, count in remaining.items() if count == 0)
-    order: list[int] = []
     while ready:
         job_id = ready.pop()
-        order.append(job_id)
-        for parent in parents[job_id]:
-            remaining[parent] -= 1
-            if remaining[parent] == 0:
-                ready.append(parent)
-    if len(order) != len(dependents):
+        chain[job_id] = 1 + max((chain[child] for child in dependents[job_id]), default=0)
+        for dependency in upstream[job_id]:
+            unranked[dependency] -= 1
+            if unranked[dependency] == 0:
+                ready.append(dependency)
+    if len(chain) != len(upstream):
         raise ValueError("the job dependencies form a cycle")
-    return order
+    return {job_id: (-chain[job_id], -len(dependents[job_id]), job_id) for job_id in upstream}

@@ -274,9 +274,9 @@ class Watcher:
 
     def _resubmit_interrupted(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
-        for job in self._submission_order.sorted(jobs):
-            if job.state not in INTERRUPTED or job.latest_attempt is None or job.latest_attempt.ended_at is None:
-                continue
+        interrupted = [job for job in jobs if job.state in INTERRUPTED
+                       and job.latest_attempt is not None and job.latest_attempt.ended_at is not None]
+        for job in self._submission_order.sorted(interrupted, jobs):
             resubmits = len(job.attempts) - 1
             decision = decide_resubmission(job, max_resubmits=self.settings.max_resubmits,
                                            backoff_s=self.settings.backoff_after(resubmits), now=self._now())
@@ -292,11 +292,9 @@ class Watcher:
 
     def _submit_ready(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
-        for job in self._submission_order.sorted(jobs):
-            if job.state != JobState.PLANNED.value:
-                continue
-            if not all(dep.state in _DONE for dep in job.dependencies):
-                continue
+        ready = [job for job in jobs if job.state == JobState.PLANNED.value
+                 and all(dep.state in _DONE for dep in job.dependencies)]
+        for job in self._submission_order.sorted(ready, jobs):
             if self._live_count(jobs) >= limit:
                 return
             self._submit(session, job)

@@ -24,7 +24,7 @@ class Node:
 
 
 def _order(nodes: list[Node]) -> list[int]:
-    return [node.id for node in SubmissionOrder().sorted(nodes)]
+    return [node.id for node in SubmissionOrder().sorted(nodes, nodes)]
 
 
 def test_the_longest_chain_goes_first_whatever_the_plan_order():
