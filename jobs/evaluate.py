@@ -24,7 +24,7 @@ from jobs.network import build_network, load_full_weights, pathways_of
 from jobs.training import set_cpu_threads
 from jobs.predictions import (score_ava, score_kinetics, write_ava_detections,
                               write_kinetics_predictions)
-from model.engine.precision import Precision, resolve_device
+from model.engine.precision import Precision, describe_device, resolve_device
 from model.engine.reporting import MetricsWriter
 
 __all__ = ["EvaluateJob", "Job"]
@@ -83,7 +83,8 @@ class EvaluateJob(RunDirJob):
             writer.sync()
             writer.close()
         return {"kind": self.kind, "split": split, "predictions": str(path.relative_to(self.run_dir)),
-                "checkpoint": checkpoint, "metrics": metrics or {}, **summary}
+                "checkpoint": checkpoint, "metrics": metrics or {},
+                "device": describe_device(device), **summary}
 
 
 Job = EvaluateJob

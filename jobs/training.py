@@ -19,7 +19,7 @@ from model.engine.batchnorm import group_batchnorm
 from model.engine.checkpoint import CheckpointError, sha256_file
 from model.engine.distributed import DistContext, init_distributed
 from model.engine.optim import build_sgd
-from model.engine.precision import Precision, resolve_device
+from model.engine.precision import Precision, describe_device, resolve_device
 from model.engine.rng import derive_seed, seed_everything
 from model.engine.schedules import LRSchedule
 from model.engine.trainer import LoopSettings, Trainer
@@ -152,7 +152,9 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
                               "metrics": final_eval,
                               # The step this process resumed from (0: it started fresh): a job
                               # requeued by the scheduler shows here that it did not start over.
-                              "resumed_from_step": trainer.resumed_from_step}
+                              "resumed_from_step": trainer.resumed_from_step,
+                              "device": describe_device(trainer.precision.device),
+                              "world_size": trainer.dist.world_size}
     if init_checkpoint:
         result["init_checkpoint"] = {"path": str(init_checkpoint), "sha256": init_sha256}
     return result

@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-__all__ = ["Precision", "PrecisionError", "resolve_device"]
+__all__ = ["Precision", "PrecisionError", "resolve_device", "describe_device"]
 
 
 class PrecisionError(ValueError):
@@ -32,6 +32,17 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise PrecisionError("job.device is 'cuda' but no CUDA device is visible")
     return torch.device(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """What result.json records of where a job ran: ``cpu`` or ``cuda:0 (NVIDIA H200)``.
+
+    ``job.device: auto`` decides at run time, so only the job can say where it actually ran.
+    """
+    if device.type != "cuda":
+        return device.type
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,10 @@ def test_ava_chain_to_a_validated_submission(tmp_path, kinetics_root, ava_root):
     pre = shrink(cfgs["pretrain.k600.slowfast_8x8"], iters=2, warmup=0, **FAST)
     pre["data"]["root"] = str(kinetics_root)
     pre_dir = write_run_dir(tmp_path / "pretrain", pre)
-    checkpoint = pre_dir / _run("pretrain", pre_dir)["checkpoint"]
+    pre_result = _run("pretrain", pre_dir)
+    checkpoint = pre_dir / pre_result["checkpoint"]
     assert checkpoint.name == "step_000002.pt"
+    assert (pre_result["device"], pre_result["world_size"]) == ("cpu", 1)
 
     ft = shrink(cfgs["finetune_ava.train.sf8x8"], iters=4, warmup=1, checkpoint_every=2, **FAST)
     ft["data"]["root"] = str(ava_root)
@@ -47,6 +49,7 @@ def test_ava_chain_to_a_validated_submission(tmp_path, kinetics_root, ava_root):
         name = f"{split}_{len(tta)}"
         ev_dir = write_run_dir(tmp_path / f"evaluate_{name}", ev, checkpoint=trained)
         result = _run("evaluate", ev_dir)
+        assert result["device"] == "cpu"
         evaluations[name] = ev_dir / result["predictions"]
         rows = list(csv.reader(evaluations[name].open()))
         assert len(rows[0]) == 8 and len(rows) % 80 == 0  # every box scored for all 80 classes
@@ -54,7 +57,7 @@ def test_ava_chain_to_a_validated_submission(tmp_path, kinetics_root, ava_root):
         if split == "val":
             assert 0.0 <= result["metrics"]["frame_map"] <= 1.0
             assert any(k.startswith("ap/") for k in result["metrics"])
-            assert len(result["views"]) == 2 * len(tta) if len(tta) > 1 else 1
+            assert len(result["views"]) == (2 * len(tta) if len(tta) > 1 else 1)
         else:
             assert result["metrics"] == {}  # test predictions have no labels
 

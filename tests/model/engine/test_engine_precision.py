@@ -55,3 +55,9 @@ def test_torch_compile_gives_the_same_loss_and_gradients():
     torch.testing.assert_close(loss_c, loss, rtol=1e-5, atol=1e-5)
     for a, b in zip(grads_c, grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_describe_device_on_the_cpu():
+    from model.engine.precision import describe_device
+
+    assert describe_device(torch.device("cpu")) == "cpu"
