@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pytest
 
@@ -22,6 +22,7 @@ from orchestrator.slurm import SchedulerRecord, check_cluster, query_states
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SCRIPT = REPO_ROOT / "scripts" / "slurm" / "start-local-cluster.sh"
 TWO_NODE_START_SCRIPT = REPO_ROOT / "scripts" / "slurm" / "start-two-node-cluster.sh"
+TWO_NODE_STOP_SCRIPT = REPO_ROOT / "scripts" / "slurm" / "stop-two-node-cluster.sh"
 # What clients of the two-node cluster export (the script's SLURM_TWO_NODE_CONF_DIR).
 TWO_NODE_SLURM_CONF = Path(os.environ.get("SLURM_TWO_NODE_CONF_DIR", "/etc/slurm-two-node")) / "slurm.conf"
 
@@ -78,8 +79,11 @@ class TwoNodeSlurmCluster(LocalSlurmCluster):
     slurm_conf: Path = TWO_NODE_SLURM_CONF
 
 
-def _start_two_node_cluster() -> TwoNodeSlurmCluster:
-    """Run the (idempotent) start script, then check the cluster through its SLURM_CONF."""
+def _start_two_node_cluster() -> tuple[TwoNodeSlurmCluster, bool]:
+    """Run the (idempotent) start script, then check the cluster through its SLURM_CONF.
+
+    Also says whether the script started any daemon (the cluster was not running before).
+    """
     script = TWO_NODE_START_SCRIPT.relative_to(REPO_ROOT)
     environment = {key: value for key, value in os.environ.items() if key != "SLURM_CONF"}
     try:
@@ -106,14 +110,23 @@ def _start_two_node_cluster() -> TwoNodeSlurmCluster:
     rows = sorted({tuple(line.split()) for line in listing.splitlines() if line.strip()})
     if len(rows) != 2:
         pytest.fail(f"two-node SLURM cluster: expected 2 nodes, sinfo lists {rows}", pytrace=False)
-    return TwoNodeSlurmCluster(node=rows[0][0], cpus=int(rows[0][2]), nodes=tuple(row[0] for row in rows),
-                               addresses=tuple(row[1] for row in rows))
+    cluster = TwoNodeSlurmCluster(node=rows[0][0], cpus=int(rows[0][2]), nodes=tuple(row[0] for row in rows),
+                                  addresses=tuple(row[1] for row in rows))
+    return cluster, ": started" in started.stdout
 
 
 @pytest.fixture(scope="session")
-def two_node_slurm_cluster() -> TwoNodeSlurmCluster:
-    """Starts the two-node cluster once per session (a no-op when it runs); SLURM_CONF untouched."""
-    return _start_two_node_cluster()
+def two_node_slurm_cluster() -> Iterator[TwoNodeSlurmCluster]:
+    """Starts the two-node cluster once per session (a no-op when it runs); SLURM_CONF untouched.
+
+    A cluster this session had to start is stopped again at the end (the machine's two cores
+    are shared), unless SLURM_TWO_NODE_KEEP=1; one that was already running is left running.
+    """
+    cluster, started_here = _start_two_node_cluster()
+    yield cluster
+    if started_here and os.environ.get("SLURM_TWO_NODE_KEEP") != "1":
+        subprocess.run([str(TWO_NODE_STOP_SCRIPT)], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.fixture
