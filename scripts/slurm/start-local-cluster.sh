@@ -16,6 +16,9 @@
 # Environment: SLURM_LOCAL_DIR (default /var/lib/slurm-local), SLURM_LOCAL_TIMEOUT_S (60),
 #              SLURM_LOCAL_CLUSTER (cluster name, default "local").
 set -euo pipefail
+# This cluster's daemons and checks read /etc/slurm/slurm.conf; a SLURM_CONF exported for
+# another cluster on this machine (start-two-node-cluster.sh) must not redirect them.
+unset SLURM_CONF
 
 STATE_DIR="${SLURM_LOCAL_DIR:-/var/lib/slurm-local}"
 TIMEOUT_S="${SLURM_LOCAL_TIMEOUT_S:-60}"

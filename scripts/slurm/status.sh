@@ -2,6 +2,9 @@
 # Print which local-cluster daemons run (and whether start-local-cluster.sh started them),
 # then the controller ping and node state. Exit status 0 only when the cluster is usable.
 set -uo pipefail
+# This cluster's daemons and checks read /etc/slurm/slurm.conf; a SLURM_CONF exported for
+# another cluster on this machine (start-two-node-cluster.sh) must not redirect them.
+unset SLURM_CONF
 
 STATE_DIR="${SLURM_LOCAL_DIR:-/var/lib/slurm-local}"
 RUN_DIR="$STATE_DIR/run"

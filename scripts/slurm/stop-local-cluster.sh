@@ -6,6 +6,9 @@
 # already running before the start script is left alone. State (job ids, accounting DB,
 # configs) is kept so the next start continues where this one stopped.
 set -euo pipefail
+# This cluster's daemons and checks read /etc/slurm/slurm.conf; a SLURM_CONF exported for
+# another cluster on this machine (start-two-node-cluster.sh) must not redirect them.
+unset SLURM_CONF
 
 STATE_DIR="${SLURM_LOCAL_DIR:-/var/lib/slurm-local}"
 RUN_DIR="$STATE_DIR/run"

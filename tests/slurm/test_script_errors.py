@@ -32,3 +32,23 @@ def test_a_stale_pid_file_is_not_taken_for_the_daemon(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["stale", "survived"]
     assert not (tmp_path / "slurmd.ours").exists() and not (tmp_path / "slurmd.pid").exists()
+
+
+def test_daemon_conf_tells_another_clusters_daemons_apart(tmp_path):
+    # pid_of_exe must not take a second cluster's slurmd (started with -f, or with SLURM_CONF
+    # in its environment) for the one-node cluster's: the repair would then start nothing.
+    probes = [
+        subprocess.Popen(["bash", "-c", "sleep 30; true", "-f", "/etc/slurm-two-node/slurm.conf"]),
+        subprocess.Popen(["bash", "-c", "sleep 30; true"], env={"SLURM_CONF": "/tmp/other/slurm.conf"}),
+        subprocess.Popen(["bash", "-c", "sleep 30; true"], env={}),
+    ]
+    try:
+        pids = " ".join(str(probe.pid) for probe in probes)
+        completed = _bash(f"for pid in {pids}; do daemon_conf $pid; done", tmp_path)
+    finally:
+        for probe in probes:
+            probe.kill()
+            probe.wait()
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["/etc/slurm-two-node/slurm.conf", "/tmp/other/slurm.conf",
+                                        "/etc/slurm/slurm.conf"]
