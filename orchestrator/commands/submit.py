@@ -4,7 +4,8 @@ Compose (Hydra) -> plan (DAG + content hashes) -> record (one transaction, confi
 files) -> submit and watch. ``--dry-run`` prints the DAG with each job's resources and
 writes nothing. Problems that can be seen before anything is written (unknown experiment or
 override, ``cluster=slurm`` without ``sbatch``) exit 2 with one line and leave the database
-untouched. ``--wait`` (default at demo scale) watches until every job is done.
+untouched. ``--wait`` (default at demo scale) watches until every job is done. Flags may stand before,
+between or after the overrides, as on a Hydra command line.
 """
 
 from __future__ import annotations
