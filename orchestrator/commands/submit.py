@@ -2,7 +2,8 @@
 
 Compose (Hydra) -> plan (DAG + content hashes) -> record (one transaction, config.yaml
 files) -> submit and watch. ``--dry-run`` prints the DAG with each job's resources and
-writes nothing. Problems that can be seen before anything is written (unknown experiment or
+what the submission will cost (GPU-hours, wall time, disk: ``orchestrator.cost``) and writes
+nothing. Problems that can be seen before anything is written (unknown experiment or
 override, ``cluster=slurm`` without ``sbatch``) exit 2 with one line and leave the database
 untouched. ``--wait`` (default at demo scale) watches until every job is done. Flags may stand before,
 between or after the overrides, as on a Hydra command line.
@@ -39,6 +40,22 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error)
 
 
+def _estimate(plan):
+    """The plan's cost estimate (orchestrator.cost); a missing or bad cost input is bad input."""
+    from orchestrator.cost import CostInputError, estimate_plan
+
+    try:
+        return estimate_plan(plan)
+    except CostInputError as error:
+        raise CommandError(f"cost estimate: {error}") from error
+
+
+def _render_cost(plan) -> str:
+    from orchestrator.cost import render_estimate
+
+    return render_estimate(_estimate(plan))
+
+
 def _submit(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -58,6 +75,7 @@ def _submit(args: argparse.Namespace) -> int:
         console.print(plan_tree(plan))
         console.print(f"executor: cluster.executor={settings.backend}"
                       + (f", partition={settings.partition}" if settings.partition else ""))
+        print(_render_cost(plan))
         return EXIT_OK
     backend = resolve_backend(settings)
     try:
