@@ -50,6 +50,17 @@ def _estimate(plan):
         raise CommandError(f"cost estimate: {error}") from error
 
 
+def _estimates_to_record(plan) -> dict[str, dict] | None:
+    """Each job's estimate, for ``status`` to show beside what the job used. A cost input the
+    estimate lacks does not stop a submission: it is said on stderr and nothing is stored."""
+    try:
+        estimate = _estimate(plan)
+    except CommandError as error:
+        print(f"warning: {error}; recording the plan without estimates", file=sys.stderr)
+        return None
+    return {job.job: job.to_record() for job in estimate.jobs}
+
+
 def _render_cost(plan) -> str:
     from orchestrator.cost import render_estimate
 
@@ -87,10 +98,11 @@ def _submit(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope
     from orchestrator.planner import record_plan
 
+    estimates = _estimates_to_record(plan)
     began = time.perf_counter()
     try:
         with session_scope(engine) as session:
-            report = record_plan(session, plan)
+            report = record_plan(session, plan, estimates=estimates)
     except ValueError as error:
         raise CommandError(str(error)) from error
     print(f"recorded {plan.experiment} (scale={plan.scale}, executor={backend}): {len(plan.jobs)} jobs, "

@@ -225,3 +225,28 @@ def test_dry_run_with_the_flag_before_an_override_runs(tmp_path, monkeypatch, ca
     assert not (tmp_path / "runs").exists()
     assert main(["submit", "ensemble_ava", "--dry-run", "scale=paper", "--no-such-flag"]) == 2
     assert "--no-such-flag" in capsys.readouterr().err
+
+
+def test_status_shows_the_used_device_hours_beside_the_estimate(seeded_db, session_factory, capsys):
+    from sqlalchemy import select
+
+    from orchestrator.db import Job, session_scope
+
+    with session_scope(session_factory) as session:
+        jobs = {job.name: job for job in session.scalars(select(Job))}
+        pretrain = jobs["pretrain_k600.sf8x8"]
+        pretrain.estimate = {"unit": "GPU-h", "device_hours": 56.0, "wall_s": 1575.0, "disk_bytes": 1}
+        pretrain.attempts[0].gpu_seconds, pretrain.attempts[0].cpu_seconds = 61 * 3600, 610 * 3600
+        ensemble = jobs["ensemble.val"]
+        ensemble.estimate = {"unit": "core-h", "device_hours": 0.0, "wall_s": 0.0, "disk_bytes": 1}
+        ensemble.attempts[0].gpu_seconds, ensemble.attempts[0].cpu_seconds = 0, 36
+    assert main(["status", seeded_db.ava_experiment, "--json", "--db-url", seeded_db.url]) == 0
+    rows = {row["job"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["pretrain_k600.sf8x8"]["estimate_hours"], rows["pretrain_k600.sf8x8"]["used_gpu_hours"]) == (56.0, 61.0)
+    assert rows["ensemble.val"]["used_cpu_hours"] == pytest.approx(0.01)
+    assert rows["evaluate.val.sf8x8"]["estimate_hours"] is None  # recorded before estimates
+    assert main(["status", seeded_db.ava_experiment, "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "56.0 GPU-h" in out and "61.0 GPU-h" in out and "0.010 core-h" in out
+    assert (f"{seeded_db.ava_experiment}: used 61.0 GPU-hours + 0.010 CPU core-hours of an estimated "
+            "56.0 GPU-hours + 0.000 CPU core-hours") in out

@@ -192,3 +192,23 @@ def test_the_demo_estimate_with_a_cpu_rate_measured_now_lands_within_2x_of_the_r
     total, recorded_total = sum(seconds.values()), sum(DEMO_JOB_SECONDS.values())
     assert recorded_total / 2 <= total <= recorded_total * 2
     assert all(job.unit == "core-h" for job in estimate.jobs)
+
+
+def test_submit_records_each_jobs_estimate_for_status(tmp_path, monkeypatch, capsys):
+    from sqlalchemy import select
+
+    from orchestrator.db import Job, open_database, session_scope
+
+    monkeypatch.delenv("ORCH_DB_URL", raising=False)
+    runs = tmp_path / "runs"
+    assert main(["--runs-root", str(runs), "submit", "kinetics_challenge", "scale=demo", "cluster=local",
+                 "--record-only"]) == 0
+    engine = open_database(runs_root=runs)
+    try:
+        with session_scope(engine) as session:
+            estimates = {job.name: job.estimate for job in session.scalars(select(Job))}
+    finally:
+        engine.dispose()
+    assert estimates["pretrain.k600.slowfast_8x8"]["unit"] == "core-h"
+    assert estimates["pretrain.k600.slowfast_8x8"]["device_hours"] > 0
+    assert estimates["export.test"]["device_hours"] == 0
