@@ -11,9 +11,10 @@ The model is deliberately simple, so that a user can redo it by hand:
     scale, long side ``frame_aspect`` times it, twice when flipped) of its split;
   - ``ensemble``, ``export``: averaging prediction files on a CPU, counted as nothing.
 * **device-hours** = work / rate (``throughput.py``: measured where the GPU benchmark has the
-  network, assumed otherwise). GPU-hours for jobs given GPUs, CPU core-hours for the rest.
-* **wall** of a job = device-hours / its devices (``nodes x gpus_per_node`` GPUs, or
-  ``cpus_per_task`` cores): perfect scaling, no data-loading stalls, no start-up.
+  network, assumed otherwise), plus ``JOB_STARTUP_S`` of the whole allocation. GPU-hours for
+  jobs given GPUs, CPU core-hours for the rest.
+* **wall** of a job = ``JOB_STARTUP_S`` + work / rate / its devices (``nodes x gpus_per_node``
+  GPUs, or ``cpus_per_task`` cores): perfect scaling, no data-loading stalls.
   **wall** of the programme = the DAG's critical path, or the job-wall sum spread over
   ``cluster.max_parallel`` slots when that is longer. Queueing is ignored: a job is assumed to
   start the moment its inputs exist.
@@ -36,9 +37,14 @@ from orchestrator.cost.throughput import (DEFAULT_MEASUREMENTS, TRAIN_PASSES, Co
 from orchestrator.planner.dag import Plan, PlannedJob
 
 __all__ = ["JobEstimate", "PlanEstimate", "estimate_plan", "TRAINING_KINDS", "CHECKPOINTS_KEPT",
-           "BYTES_PER_PARAMETER"]
+           "BYTES_PER_PARAMETER", "JOB_STARTUP_S"]
 
 TRAINING_KINDS = ("pretrain", "finetune_ava")
+# Seconds a job process spends before its first step and after its last: the interpreter,
+# torch and the job's imports (2.9-3.8 s measured for `import jobs.evaluate, jobs.finetune_ava,
+# model.data, pandas` on the 2-core demo machine), building the network, loading its input
+# checkpoint, writing its results. An assumption; it matters only at demo scale.
+JOB_STARTUP_S = 5.0
 DEFAULT_GPU_TYPE = "H200"       # configs/cluster/*.yaml state theirs; this is for a cluster group without one
 CHECKPOINTS_KEPT = 3            # model.engine.trainer.TrainerSettings.keep_checkpoints
 BYTES_PER_PARAMETER = 4 + 4     # float32 weights + float32 SGD momentum buffer
@@ -302,11 +308,12 @@ def estimate_plan(plan: Plan, *, measurements: Path | None = DEFAULT_MEASUREMENT
                     rate = device_rates(device).rate(variant, task, training=training)
                     seconds += macs / rate.macs_per_s
                     sources.add(rate.source)
-        device_hours = seconds / 3600
+        devices = max(1, devices)
+        device_hours = (seconds + JOB_STARTUP_S * devices) / 3600
         estimates.append(JobEstimate(
-            job=job.name, kind=job.kind, device=device, devices=max(1, devices), unit=unit,
+            job=job.name, kind=job.kind, device=device, devices=devices, unit=unit,
             macs=work.train_macs + work.inference_macs, device_hours=device_hours,
-            wall_s=seconds / max(1, devices), disk_bytes=_disk_bytes(inputs, job, plan_jobs),
+            wall_s=JOB_STARTUP_S + seconds / devices, disk_bytes=_disk_bytes(inputs, job, plan_jobs),
             rate_source="+".join(sorted(sources)), work=work.work, timeout_min=int(resources["timeout_min"])))
     path, path_s = _critical_path(plan, {estimate.job: estimate.wall_s for estimate in estimates})
     return PlanEstimate(experiment=plan.experiment, gpu_type=gpu_type, jobs=estimates, critical_path=path,

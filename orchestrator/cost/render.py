@@ -55,8 +55,8 @@ def render_estimate(estimate: PlanEstimate) -> str:
              f"  {'job':<{name_width}}  {'device-hours':>16}  {'devices':>8}  {'wall':>8}  {'disk':>9}  work"]
     for job in jobs:
         devices = f"{job.devices} {'GPU' if job.unit == 'GPU-h' else 'CPU'}"
-        hours = f"{format_hours(job.device_hours)} {job.unit}" if job.rate_source else "-"
-        wall = format_duration(job.wall_s) if job.rate_source else "-"
+        hours = f"{format_hours(job.device_hours)} {job.unit}"
+        wall = format_duration(job.wall_s)
         note = f" [{job.rate_source}]" if job.rate_source else ""
         if job.requeues:
             note += f" [> {job.timeout_min}-min limit: {job.requeues} requeue(s) from checkpoints]"
