@@ -197,7 +197,7 @@ def _gmacs(macs: float) -> str:
 
 def _job_work(inputs: _Inputs, job: PlannedJob) -> _Work:
     if job.kind not in (*TRAINING_KINDS, "evaluate"):
-        return _Work(work="averages prediction files (no network)")
+        return _Work(work="prediction files only, no network: start-up")
     variant, task, nl_context = _network(job)
     data = job.config["data"]
     views = _eval_views(inputs, job)
