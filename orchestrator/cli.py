@@ -4,6 +4,10 @@ Every sub-command lives in `orchestrator/commands/<name>.py` with `add_arguments
 `run(args) -> int`, and is imported only when it runs: `--help` and `status` never import
 torch, pandas or streamlit, and start in well under a second.
 
+Options may stand anywhere on the line, Hydra-style: before, between or after the
+positional arguments (``submit ensemble_ava --dry-run scale=paper`` and
+``submit --dry-run ensemble_ava scale=paper cluster=slurm`` are the same command).
+
 Global options (accepted before or after the sub-command):
   --db-url URL      SQLAlchemy URL (default: $ORCH_DB_URL, else <runs_root>/orchestrator.sqlite)
   --runs-root DIR   run directories (default: $ORCH_RUNS_ROOT, else ./runs)
@@ -21,7 +25,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_DATABASE", "EXIT_INTERRUPTED"]
+__all__ = ["main", "parse_command_arguments", "COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_DATABASE", "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -75,6 +79,23 @@ def _command_parser(name: str, module) -> argparse.ArgumentParser:
     return parser
 
 
+def parse_command_arguments(parser: argparse.ArgumentParser, argv: Sequence[str],
+                            namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+    """Parse a sub-command's arguments with options allowed between positionals.
+
+    Plain ``parse_args`` fills every positional (``experiment`` and the ``*`` list of
+    overrides) at the first run of positionals it meets, so an override after a flag
+    (``ensemble_ava --dry-run scale=paper``) is left over as "unrecognized".
+    ``parse_intermixed_args`` collects the options first and the positionals after, which is
+    what a Hydra user expects. A command with sub-commands of its own (``db upgrade``) keeps
+    plain parsing: argparse cannot intermix around a sub-parser, and such a command has no
+    list of overrides to split.
+    """
+    if any(isinstance(action, argparse._SubParsersAction) for action in parser._actions):  # noqa: SLF001
+        return parser.parse_args(list(argv), namespace=namespace)
+    return parser.parse_intermixed_args(list(argv), namespace=namespace)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -83,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     module = importlib.import_module(f"orchestrator.commands.{args.command}")
     try:
-        args = _command_parser(args.command, module).parse_args(rest, namespace=args)
+        args = parse_command_arguments(_command_parser(args.command, module), rest, namespace=args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     if args.runs_root:

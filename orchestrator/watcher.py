@@ -52,6 +52,23 @@ _BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
 SUBMIT_ATTEMPTS = 3  # consecutive polls on which the scheduler refused a submission
 
 
+def _record_usage(job: Job, attempt: Attempt, observation: SchedulerObservation, uncertain: bool) -> None:
+    """Keep what the attempt's allocation used; ``status`` shows it beside the estimate.
+
+    SLURM: its accounting at every poll (a running job's figure grows; a requeued job's sums
+    its runs). A local process has no accounting: once it has ended, its wall time (submission
+    to end: the process starts when submitted) x the GPUs and CPUs it asked for.
+    """
+    if observation.gpu_seconds is not None and not uncertain:
+        attempt.gpu_seconds, attempt.cpu_seconds = observation.gpu_seconds, observation.cpu_seconds
+    elif attempt.executor == "local" and attempt.ended_at is not None and attempt.submitted_at is not None:
+        wall = max(0.0, (attempt.ended_at - attempt.submitted_at).total_seconds())
+        resources = job.resources or {}
+        gpus = int(resources.get("nodes") or 1) * int(resources.get("gpus_per_node") or 0)
+        attempt.gpu_seconds = int(round(wall * gpus))
+        attempt.cpu_seconds = int(round(wall * int(resources.get("cpus_per_task") or 1)))
+
+
 class _LeaseLost(Exception):
     """Another watcher holds the experiment's lease now: this poll must stop writing."""
 
@@ -214,6 +231,7 @@ class Watcher:
             attempt.started_at = now
         if verdict.final:
             attempt.ended_at = now
+        _record_usage(job, attempt, observation, verdict.uncertain)
         job.state = attempt.state
         if verdict.deterministic_failure:
             job.error = verdict.reason

@@ -13,3 +13,13 @@ pytest_plugins = [
     "tests.fixtures_db",
     "tests.fixtures_slurm",
 ]
+
+
+def pytest_configure(config) -> None:
+    """Keep the network-cost cache (orchestrator/cost/network_costs.py) of a test run out of the
+    user's ~/.cache: one folder per run, shared by its tests and the processes they start."""
+    import os
+    import tempfile
+
+    if "ORCH_CACHE_DIR" not in os.environ:
+        os.environ["ORCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="orch-test-cache-")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -24,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from model.nets.build import TASKS, build
 from model.nets.spec import VARIANTS, VariantSpec, variant_spec
 
-__all__ = ["count_parameters", "gmacs_per_view", "view_inputs", "describe", "main"]
+__all__ = ["count_parameters", "gmacs_per_view", "network_cost", "view_inputs", "describe", "main"]
 
 DEFAULT_SIZES = (224, 256)
 NUM_CLASSES = {"kinetics": 600, "ava": 80}
@@ -35,24 +36,40 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def view_inputs(spec: VariantSpec, size: int, *, batch: int = 1, device: str | torch.device = "cpu",
-                dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Zero clips of one view: [slow, fast] or [fast]."""
+                dtype: torch.dtype = torch.float32, width: int | None = None) -> list[torch.Tensor]:
+    """Zero clips of one view: [slow, fast] or [fast], ``size`` high and ``width`` (default
+    ``size``) wide."""
     frames = [spec.num_frames, spec.fast_num_frames] if spec.pathways == "slowfast" else [spec.num_frames]
-    return [torch.zeros(batch, 3, t, size, size, device=device, dtype=dtype) for t in frames]
+    return [torch.zeros(batch, 3, t, size, width or size, device=device, dtype=dtype) for t in frames]
+
+
+def network_cost(name: str, *, task: str = "kinetics", views: Sequence[tuple[int, int]] = ((256, 256),),
+                 nl_context: bool = False, num_classes: int | None = None) -> tuple[int, list[float]]:
+    """(parameters, GMACs of one view per (height, width) in ``views``) from one meta-device build.
+
+    The cost estimate of a submission (``orchestrator.cost``) asks for several view sizes of
+    one network (training crop, test scales, a full AVA frame that is wider than high); one
+    build serves them all. AVA views carry one full-frame box.
+    """
+    spec = variant_spec(name)
+    with torch.device("meta"):
+        model = build(name, task=task, num_classes=num_classes or NUM_CLASSES[task], nl_context=nl_context).eval()
+    params = count_parameters(model)
+    gmacs = []
+    for height, width in views:
+        inputs = view_inputs(spec, height, width=width, device="meta")
+        args: tuple = (inputs,)
+        if task == "ava":
+            args = (inputs, torch.tensor([[0.0, 0.0, 0.0, width, height]], device="meta"))
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(*args)
+        gmacs.append(counter.get_total_flops() / 2 / 1e9)
+    return params, gmacs
 
 
 def gmacs_per_view(name: str, *, task: str = "kinetics", size: int = 256, nl_context: bool = False) -> float:
-    spec = variant_spec(name)
-    with torch.device("meta"):
-        model = build(name, task=task, num_classes=NUM_CLASSES[task], nl_context=nl_context).eval()
-    inputs = view_inputs(spec, size, device="meta")
-    args: tuple = (inputs,)
-    if task == "ava":
-        args = (inputs, torch.tensor([[0.0, 0.0, 0.0, size, size]], device="meta"))
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(*args)
-    return counter.get_total_flops() / 2 / 1e9
+    return network_cost(name, task=task, views=((size, size),), nl_context=nl_context)[1][0]
 
 
 def describe(name: str, *, task: str = "kinetics", sizes: tuple[int, ...] = DEFAULT_SIZES,

@@ -1,7 +1,9 @@
 """`python -m orchestrator status [EXPERIMENT] [--json]`: one line per job.
 
-Shows state (coloured), attempts, progress, ETA and the key metric (AVA: val frame-mAP,
-Kinetics: val top-1). Without EXPERIMENT, every experiment. Reads only the database: run
+Shows state (coloured), attempts, progress, ETA, the key metric (AVA: val frame-mAP,
+Kinetics: val top-1), and the device-hours the planner estimated beside those the attempts
+used (GPU-hours from SLURM accounting, elapsed x allocated GPUs; CPU core-hours for jobs
+without GPUs; a local process's wall time x its CPUs), with a total per experiment. Without EXPERIMENT, every experiment. Reads only the database: run
 `watch` (or let it run) to bring it up to date with the run directories.
 """
 
@@ -35,6 +37,35 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def format_hours(hours: float | None, unit: str | None) -> str:
+    if hours is None:
+        return ""
+    figure = f"{hours:,.0f}" if hours >= 100 else f"{hours:.1f}" if hours >= 1 else f"{hours:.3f}"
+    return f"{figure} {unit}" if unit else figure
+
+
+def _unit(row) -> str:
+    return row.estimate_unit or ("GPU-h" if row.used_gpu_hours else "core-h")
+
+
+def experiment_totals(rows) -> dict[str, dict[str, float]]:
+    """experiment -> {"estimated GPU-h", "used GPU-h", "estimated core-h", "used core-h"}; jobs
+    reused from another run cost nothing here and are left out."""
+    totals: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.state == "REUSED":
+            continue
+        total = totals.setdefault(row.experiment, {"estimated GPU-h": 0.0, "used GPU-h": 0.0,
+                                                   "estimated core-h": 0.0, "used core-h": 0.0})
+        if row.estimate_hours is not None:
+            total[f"estimated {row.estimate_unit}"] += row.estimate_hours
+        total["used GPU-h"] += row.used_gpu_hours or 0.0
+        # CPU core-hours of the jobs without GPUs: a GPU job's CPUs come with its GPUs.
+        if _unit(row) == "core-h":
+            total["used core-h"] += row.used_cpu_hours or 0.0
+    return totals
+
+
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -65,14 +96,17 @@ def _print_table(rows) -> None:
     from orchestrator.views.status import corrupt_lines_message
 
     table = Table(title="jobs", title_justify="left")
-    for column in ("experiment", "job", "kind", "state", "attempts", "progress", "ETA", "key metric"):
-        table.add_column(column, justify="right" if column in {"attempts", "progress", "ETA"} else "left")
+    for column in ("experiment", "job", "kind", "state", "attempts", "progress", "ETA", "key metric", "estimated",
+                   "used"):
+        table.add_column(column, justify="right" if column in {"attempts", "progress", "ETA", "estimated", "used"}
+                         else "left")
     for row in rows:
         progress = f"{row.progress_step}/{row.progress_total}" if row.progress_total else ""
         metric = f"{row.key_metric} {100 * row.key_metric_value:.2f}%" if row.key_metric_value is not None else ""
         state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]"
         table.add_row(row.experiment, row.job, row.kind, state, str(row.attempts), progress,
-                      format_duration(row.eta_seconds), metric)
+                      format_duration(row.eta_seconds), metric, format_hours(row.estimate_hours, row.estimate_unit),
+                      format_hours(row.used_hours, _unit(row)))
     console = Console()
     if not console.is_terminal:  # piped or captured: do not wrap names at 80 columns
         console = Console(width=200)
@@ -80,6 +114,11 @@ def _print_table(rows) -> None:
         console.print("no jobs")
         return
     console.print(table)
+    for experiment, total in experiment_totals(rows).items():
+        console.print(f"{experiment}: used {format_hours(total['used GPU-h'], 'GPU-hours')} + "
+                      f"{format_hours(total['used core-h'], 'CPU core-hours')} of an estimated "
+                      f"{format_hours(total['estimated GPU-h'], 'GPU-hours')} + "
+                      f"{format_hours(total['estimated core-h'], 'CPU core-hours')}", highlight=False)
     for row in rows:
         if row.error:
             console.print(f"[red]{row.job}[/]: {row.error}", markup=True, highlight=False)

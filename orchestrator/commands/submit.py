@@ -2,9 +2,11 @@
 
 Compose (Hydra) -> plan (DAG + content hashes) -> record (one transaction, config.yaml
 files) -> submit and watch. ``--dry-run`` prints the DAG with each job's resources and
-writes nothing. Problems that can be seen before anything is written (unknown experiment or
+what the submission will cost (GPU-hours, wall time, disk: ``orchestrator.cost``) and writes
+nothing. Problems that can be seen before anything is written (unknown experiment or
 override, ``cluster=slurm`` without ``sbatch``) exit 2 with one line and leave the database
-untouched. ``--wait`` (default at demo scale) watches until every job is done.
+untouched. ``--wait`` (default at demo scale) watches until every job is done. Flags may stand before,
+between or after the overrides, as on a Hydra command line.
 """
 
 from __future__ import annotations
@@ -38,6 +40,33 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error)
 
 
+def _estimate(plan):
+    """The plan's cost estimate (orchestrator.cost); a missing or bad cost input is bad input."""
+    from orchestrator.cost import CostInputError, estimate_plan
+
+    try:
+        return estimate_plan(plan)
+    except CostInputError as error:
+        raise CommandError(f"cost estimate: {error}") from error
+
+
+def _estimates_to_record(plan) -> dict[str, dict] | None:
+    """Each job's estimate, for ``status`` to show beside what the job used. A cost input the
+    estimate lacks does not stop a submission: it is said on stderr and nothing is stored."""
+    try:
+        estimate = _estimate(plan)
+    except CommandError as error:
+        print(f"warning: {error}; recording the plan without estimates", file=sys.stderr)
+        return None
+    return {job.job: job.to_record() for job in estimate.jobs}
+
+
+def _render_cost(plan) -> str:
+    from orchestrator.cost import render_estimate
+
+    return render_estimate(_estimate(plan))
+
+
 def _submit(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -57,6 +86,7 @@ def _submit(args: argparse.Namespace) -> int:
         console.print(plan_tree(plan))
         console.print(f"executor: cluster.executor={settings.backend}"
                       + (f", partition={settings.partition}" if settings.partition else ""))
+        print(_render_cost(plan))
         return EXIT_OK
     backend = resolve_backend(settings)
     try:
@@ -68,10 +98,11 @@ def _submit(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope
     from orchestrator.planner import record_plan
 
+    estimates = _estimates_to_record(plan)
     began = time.perf_counter()
     try:
         with session_scope(engine) as session:
-            report = record_plan(session, plan)
+            report = record_plan(session, plan, estimates=estimates)
     except ValueError as error:
         raise CommandError(str(error)) from error
     print(f"recorded {plan.experiment} (scale={plan.scale}, executor={backend}): {len(plan.jobs)} jobs, "

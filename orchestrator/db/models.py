@@ -127,6 +127,10 @@ class Job(Base):
     progress_total: Mapped[Optional[int]] = mapped_column(BigInteger)
     progress_message: Mapped[Optional[str]] = mapped_column(Text)
     result: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)  # result.json once the job is done
+    # What the planner estimated the job would cost (orchestrator.cost.JobEstimate.to_record):
+    # {"unit": "GPU-h"|"core-h", "device_hours", "wall_s", "disk_bytes", ...}; status shows it
+    # beside the attempts' measured usage.
+    estimate: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     metrics_offset: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes of metrics.jsonl ingested
     metrics_lines: Mapped[int] = mapped_column(BigInteger, default=0)  # complete lines ingested
     metrics_corrupt_lines: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,6 +184,11 @@ class Attempt(Base):
     exit_code: Mapped[Optional[int]] = mapped_column(Integer)
     reason: Mapped[Optional[str]] = mapped_column(Text)
     resumed_from_step: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # What the attempt's allocation used, in device-seconds: SLURM's accounting (sacct
+    # ElapsedRaw x allocated GPUs / CPUs, summed over the runs of a requeued job), or for a
+    # local process its wall time x the GPUs and CPUs it asked for. NULL until known.
+    gpu_seconds: Mapped[Optional[int]] = mapped_column(BigInteger)
+    cpu_seconds: Mapped[Optional[int]] = mapped_column(BigInteger)
 
     job: Mapped[Job] = relationship(back_populates="attempts")
     transitions: Mapped[list[AttemptTransition]] = relationship(

@@ -76,6 +76,8 @@ class SchedulerObservation:
     ``uncertain`` means the scheduler could not be asked reliably (sacct error, timeout):
     the watcher must keep the previous state rather than guess.
     ``restarts`` counts requeues done by the scheduler itself (SLURM ``Restarts``).
+    ``gpu_seconds`` / ``cpu_seconds``: what the allocation has used so far according to the
+    scheduler's accounting (every run of a requeued job), None where it keeps none.
     """
 
     state: str
@@ -86,6 +88,8 @@ class SchedulerObservation:
     restarts: int = 0
     raw_state: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    gpu_seconds: int | None = None
+    cpu_seconds: int | None = None
 
 
 class Executor(Protocol):

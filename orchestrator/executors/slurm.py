@@ -142,6 +142,8 @@ def observation_from_record(record: Any) -> SchedulerObservation:
         exit_code=str(getattr(record, "exit_code", "") or "") or None,
         restarts=int(getattr(record, "restarts", 0) or 0),
         reason=str(getattr(record, "reason", "") or ""),
+        gpu_seconds=None if uncertain else int(getattr(record, "total_gpu_s", 0) or 0),
+        cpu_seconds=None if uncertain else int(getattr(record, "total_cpu_s", 0) or 0),
     )
 
 

@@ -67,6 +67,7 @@ FIELD_TYPES: dict[str, FieldType] = {
     "scale.generate_data": FLAG,
     "scale.data_seed": INT,
     "scale.num_classes": PER_DATASET_COUNT,
+    "scale.frame_aspect": POSITIVE_NUMBER,
     **{f"scale.{name}": kind for name, kind in _RESOURCES.items()},
     "cluster.executor": TEXT,
     "cluster.signal_delay_s": COUNT,
@@ -74,6 +75,7 @@ FIELD_TYPES: dict[str, FieldType] = {
     "cluster.max_resubmits": COUNT,
     "cluster.resubmit_backoff_s": BACKOFF,
     "cluster.poll_interval_s": POSITIVE_NUMBER,
+    "cluster.gpu_type": TEXT,
     **{f"cluster.{name}": kind for name, kind in _RESOURCES.items()},
 }
 

@@ -22,7 +22,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from sqlalchemy import select
@@ -100,8 +100,12 @@ def write_configs(configs: list[tuple[Path, dict[str, Any]]]) -> None:
             future.result()  # re-raise the first error: the caller's transaction rolls back
 
 
-def record_plan(session: Session, plan: Plan) -> RecordReport:
-    """Insert/update the experiment and its jobs; the caller's transaction commits."""
+def record_plan(session: Session, plan: Plan, *, estimates: Mapping[str, dict[str, Any]] | None = None
+                ) -> RecordReport:
+    """Insert/update the experiment and its jobs; the caller's transaction commits.
+
+    ``estimates``: job name -> its cost estimate (``orchestrator.cost.JobEstimate.to_record``),
+    stored on the job row for ``status``; a job without one keeps NULL."""
     report = RecordReport()
     experiment = session.scalars(
         select(Experiment).where(Experiment.name == plan.experiment)
@@ -151,6 +155,8 @@ def record_plan(session: Session, plan: Plan) -> RecordReport:
         report.run_dirs[planned.name] = row.run_dir
         config = {**planned.config, "inputs": resolve_inputs(planned, report.run_dirs)}
         row.kind, row.config, row.resources = planned.kind, config, planned.resources
+        if estimates is not None:
+            row.estimate = estimates.get(planned.name)
         if report.outcome[planned.name] in ("new", "replanned") or row.state == JobState.PLANNED.value:
             pending_configs.append((own_dir / "config.yaml", config))
     for planned in plan.jobs:

@@ -33,6 +33,18 @@ class JobStatusRow:
     # metrics.jsonl lines ingest skipped as corrupt, and the first of their line numbers
     metrics_corrupt_lines: int = 0
     metrics_corrupt_first: tuple[int, ...] = ()
+    # The planner's estimate (jobs.estimate): device-hours in its unit ("GPU-h" | "core-h").
+    estimate_unit: str | None = None
+    estimate_hours: float | None = None
+    # What the attempts' allocations used (attempts.gpu_seconds / cpu_seconds), None if unknown.
+    used_gpu_hours: float | None = None
+    used_cpu_hours: float | None = None
+
+    @property
+    def used_hours(self) -> float | None:
+        """Usage in the estimate's unit (GPU-hours, or CPU core-hours for CPU jobs)."""
+        gpu_job = self.estimate_unit == "GPU-h" or (self.estimate_unit is None and self.used_gpu_hours)
+        return self.used_gpu_hours if gpu_job else self.used_cpu_hours
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,11 +77,16 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
     if experiment is not None:
         job_filter = job_filter.where(Experiment.name == experiment)
 
-    counts = select(Attempt.job_id, func.count().label("n"), func.max(Attempt.number).label("last"))
+    counts = select(Attempt.job_id, func.count().label("n"), func.max(Attempt.number).label("last"),
+                    func.sum(Attempt.gpu_seconds).label("gpu_s"), func.sum(Attempt.cpu_seconds).label("cpu_s"))
     if experiment is not None:
         counts = counts.where(Attempt.job_id.in_(job_filter))
     counts = counts.group_by(Attempt.job_id).subquery()
-    count_by_job = dict(session.connection().execute(select(counts.c.job_id, counts.c.n)).all())
+    count_by_job, usage_by_job = {}, {}
+    for job_id, n, gpu_s, cpu_s in session.connection().execute(
+            select(counts.c.job_id, counts.c.n, counts.c.gpu_s, counts.c.cpu_s)).all():
+        count_by_job[job_id] = n
+        usage_by_job[job_id] = (None if gpu_s is None else gpu_s / 3600, None if cpu_s is None else cpu_s / 3600)
     # Start time / resume step of the latest attempt, only where an ETA is shown (RUNNING):
     # parsing thousands of timestamps for finished jobs is most of the cost otherwise.
     latest = (select(Attempt.job_id, Attempt.started_at, Attempt.resumed_from_step)
@@ -79,7 +96,7 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
                      for job_id, started, resumed in session.connection().execute(latest).all()}
 
     query = (select(Job.id, Job.name, Job.kind, Job.state, Job.progress_step, Job.progress_total,
-                    Job.error, Job.metrics_corrupt_lines, Experiment.name, Experiment.task)
+                    Job.error, Job.metrics_corrupt_lines, Experiment.name, Experiment.task, Job.estimate)
              .join(Experiment).order_by(Experiment.name, Job.id))
     if experiment is not None:
         query = query.where(Experiment.name == experiment)
@@ -94,7 +111,7 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
                                    job_filter if experiment is not None else None)
 
     rows = []
-    for job_id, name, kind, state, step, total, error, corrupt, experiment_name, task in jobs:
+    for job_id, name, kind, state, step, total, error, corrupt, experiment_name, task, estimate in jobs:
         key = KEY_METRIC_BY_TASK.get(task)
         value = metrics.get(job_id, {}).get(key) if key else None
         eta = None
@@ -107,5 +124,8 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
             attempts=count_by_job.get(job_id, 0), progress_step=step, progress_total=total,
             eta_seconds=eta, key_metric="/".join(key) if key and value is not None else None,
             key_metric_value=value, error=error, metrics_corrupt_lines=corrupt or 0,
-            metrics_corrupt_first=tuple(corrupt_first.get(job_id) or ())))
+            metrics_corrupt_first=tuple(corrupt_first.get(job_id) or ()),
+            estimate_unit=(estimate or {}).get("unit"), estimate_hours=(estimate or {}).get("device_hours"),
+            used_gpu_hours=usage_by_job.get(job_id, (None, None))[0],
+            used_cpu_hours=usage_by_job.get(job_id, (None, None))[1]))
     return rows

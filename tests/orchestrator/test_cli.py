@@ -178,3 +178,75 @@ def test_dashboard_binds_loopback_unless_told(tmp_path, capsys):
     assert main(["dashboard", "--host", "0.0.0.0", "--allow-remote", "--print-command", "--db-url", url]) == 0
     captured = capsys.readouterr()
     assert "--server.address 0.0.0.0" in captured.out and "warning" in captured.err
+
+
+def _parsed(argv: list[str]):
+    """What `main` hands a command, without running it."""
+    import importlib
+
+    from orchestrator.cli import _command_parser, build_parser, parse_command_arguments
+
+    args, rest = build_parser().parse_known_args(argv)
+    module = importlib.import_module(f"orchestrator.commands.{args.command}")
+    return parse_command_arguments(_command_parser(args.command, module), rest, namespace=args)
+
+
+@pytest.mark.parametrize("argv", [
+    ["submit", "ensemble_ava", "--dry-run", "scale=paper", "cluster=slurm"],
+    ["submit", "--dry-run", "ensemble_ava", "scale=paper", "cluster=slurm"],
+    ["submit", "ensemble_ava", "scale=paper", "--dry-run", "cluster=slurm"],
+    ["submit", "ensemble_ava", "scale=paper", "cluster=slurm", "--dry-run"],
+    ["--db-url", "sqlite:///x.sqlite", "submit", "ensemble_ava", "scale=paper", "--dry-run", "cluster=slurm"],
+])
+def test_submit_flags_may_stand_before_between_or_after_the_overrides(argv):
+    args = _parsed(argv)
+    assert (args.experiment, args.overrides, args.dry_run) == ("ensemble_ava", ["scale=paper", "cluster=slurm"], True)
+    assert args.wait is None and args.record_only is False
+
+
+def test_submit_options_with_values_and_global_options_between_overrides():
+    args = _parsed(["submit", "kinetics_challenge", "scale=demo", "--poll-interval", "5", "cluster=local",
+                    "--db-url", "sqlite:///x.sqlite", "--no-wait", "seed=3"])
+    assert args.overrides == ["scale=demo", "cluster=local", "seed=3"]
+    assert (args.poll_interval, args.db_url, args.wait) == (5.0, "sqlite:///x.sqlite", False)
+
+
+def test_other_commands_take_flags_on_either_side_of_their_positionals():
+    assert _parsed(["status", "--json", "ava"]).experiment == "ava"
+    assert _parsed(["watch", "--once", "ava", "--quiet"]).experiment == "ava"
+    args = _parsed(["retry", "--wait", "finetune_ava.train.sf8x8", "--experiment", "ava"])
+    assert (args.job, args.experiment, args.wait) == ("finetune_ava.train.sf8x8", "ava", True)
+
+
+def test_dry_run_with_the_flag_before_an_override_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["submit", "ensemble_ava", "--dry-run", "scale=paper"]) == 0
+    assert "pretrain" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+    assert main(["submit", "ensemble_ava", "--dry-run", "scale=paper", "--no-such-flag"]) == 2
+    assert "--no-such-flag" in capsys.readouterr().err
+
+
+def test_status_shows_the_used_device_hours_beside_the_estimate(seeded_db, session_factory, capsys):
+    from sqlalchemy import select
+
+    from orchestrator.db import Job, session_scope
+
+    with session_scope(session_factory) as session:
+        jobs = {job.name: job for job in session.scalars(select(Job))}
+        pretrain = jobs["pretrain_k600.sf8x8"]
+        pretrain.estimate = {"unit": "GPU-h", "device_hours": 56.0, "wall_s": 1575.0, "disk_bytes": 1}
+        pretrain.attempts[0].gpu_seconds, pretrain.attempts[0].cpu_seconds = 61 * 3600, 610 * 3600
+        ensemble = jobs["ensemble.val"]
+        ensemble.estimate = {"unit": "core-h", "device_hours": 0.0, "wall_s": 0.0, "disk_bytes": 1}
+        ensemble.attempts[0].gpu_seconds, ensemble.attempts[0].cpu_seconds = 0, 36
+    assert main(["status", seeded_db.ava_experiment, "--json", "--db-url", seeded_db.url]) == 0
+    rows = {row["job"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["pretrain_k600.sf8x8"]["estimate_hours"], rows["pretrain_k600.sf8x8"]["used_gpu_hours"]) == (56.0, 61.0)
+    assert rows["ensemble.val"]["used_cpu_hours"] == pytest.approx(0.01)
+    assert rows["evaluate.val.sf8x8"]["estimate_hours"] is None  # recorded before estimates
+    assert main(["status", seeded_db.ava_experiment, "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "56.0 GPU-h" in out and "61.0 GPU-h" in out and "0.010 core-h" in out
+    assert (f"{seeded_db.ava_experiment}: used 61.0 GPU-hours + 0.010 CPU core-hours of an estimated "
+            "56.0 GPU-hours + 0.000 CPU core-hours") in out

@@ -112,3 +112,36 @@ def test_upgrade_to_an_unknown_revision_is_refused_before_touching_the_database(
     with pytest.raises(Refused, match="'nope': no such revision"):
         upgrade(f"sqlite:///{missing}", "nope")
     assert not missing.exists()
+
+
+def test_revision_0003_adds_the_estimate_and_usage_columns_to_existing_rows(db_url):
+    """A database recorded before the cost estimate keeps its rows: NULL estimate and usage."""
+    downgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO experiments (id, name, task, scale, config, created_at, updated_at) "
+                                "VALUES (1, 'old', 'ava', 'demo', '{}', '2026-12-01', '2026-12-01')"))
+        connection.execute(text(
+            "INSERT INTO jobs (id, experiment_id, name, kind, config, content_hash, state, run_dir, resources, "
+            "metrics_offset, metrics_lines, metrics_corrupt_lines, metrics_corrupt_first, created_at, updated_at) "
+            "VALUES (1, 1, 'pretrain.k600.sf8x8', 'pretrain', '{}', 'h', 'COMPLETED', '/r', '{}', 0, 0, 0, '[]', "
+            "'2026-12-01', '2026-12-01')"))
+        connection.execute(text("INSERT INTO attempts (id, job_id, number, executor, state) "
+                                "VALUES (1, 1, 1, 'slurm', 'COMPLETED')"))
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT estimate FROM jobs")).all() == [(None,)]
+            assert connection.execute(text("SELECT gpu_seconds, cpu_seconds FROM attempts")).all() == [(None, None)]
+            connection.execute(text("UPDATE attempts SET gpu_seconds = 7200, cpu_seconds = 36000"))
+    finally:
+        engine.dispose()
+    downgrade(db_url, "0002")  # and back: the columns go, the rows stay
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM attempts")).scalar() == 1
+    finally:
+        engine.dispose()

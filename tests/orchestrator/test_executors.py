@@ -218,3 +218,17 @@ def test_slurm_refused_early_when_its_controller_does_not_answer(tmp_path, monke
     with pytest.raises(SchedulerUnavailableError, match="not usable"):
         require_backend_available("slurm")
     require_backend_available("local")
+
+
+def test_a_sacct_record_becomes_an_observation_with_the_allocations_usage():
+    from orchestrator.executors.slurm import observation_from_record
+    from orchestrator.slurm.sacct import parse_sacct
+
+    # A job preempted once and requeued: two allocation runs of 1 h and 0.5 h on 8 GPUs, 80 CPUs.
+    text = ("41|PREEMPTED|0:0|gpu01|2026-12-01T10:00:00|2026-12-01T11:00:00|3600|80|"
+            "billing=80,cpu=80,gres/gpu=8,mem=480G,node=1|None\n"
+            "41|RUNNING|0:0|gpu02|2026-12-01T11:05:00|Unknown|1800|80|"
+            "billing=80,cpu=80,gres/gpu=8,mem=480G,node=1|None\n")
+    observation = observation_from_record(parse_sacct(text)["41"])
+    assert observation.state == "RUNNING"
+    assert (observation.gpu_seconds, observation.cpu_seconds) == (5400 * 8, 5400 * 80)

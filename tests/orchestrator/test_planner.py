@@ -198,11 +198,12 @@ def test_unknown_experiment_and_override_are_one_clear_error() -> None:
 
 
 def _submit_args(*argv: str) -> argparse.Namespace:
+    from orchestrator.cli import parse_command_arguments
     from orchestrator.commands import submit
 
     parser = argparse.ArgumentParser()
     submit.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parse_command_arguments(parser, argv)
 
 
 def test_submit_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys) -> None:

@@ -57,6 +57,11 @@ def test_a_dag_runs_in_dependency_order_and_its_metrics_are_ingested(engine, tmp
         assert session.scalar(select(func.count()).select_from(Metric).where(Metric.job_id == jobs["b"].id)) == 4
         assert jobs["b"].result["final_value"] == expected_final_value(4)
         assert jobs["a"].attempts[0].transitions[-1].state == "COMPLETED"
+        # No accounting on the local executor: usage is the process's wall time x its CPUs.
+        attempt = jobs["b"].attempts[0]
+        wall = (attempt.ended_at - attempt.submitted_at).total_seconds()
+        cpus = jobs["b"].resources.get("cpus_per_task") or 1
+        assert attempt.cpu_seconds == round(wall * cpus) and attempt.gpu_seconds == 0
 
 
 def test_a_deterministic_failure_is_not_retried_and_blocks_its_dependents(engine, tmp_path) -> None:
@@ -206,6 +211,33 @@ def test_an_uncertain_scheduler_answer_changes_nothing(engine, tmp_path) -> None
     assert job_states(engine) == {"x": "SUBMITTED"}
     assert summary.running[0].uncertain
     assert _attempts(engine, "x")[0][2] == ["SUBMITTED"]
+
+
+class AccountingScheduler(ScriptedScheduler):
+    """Answers like sacct: RUNNING with the allocation's GPU- and CPU-seconds so far."""
+
+    def __init__(self) -> None:
+        super().__init__("RUNNING")
+        self.usage: tuple[int, int] | None = (7200, 36000)
+
+    def observe(self, attempts):
+        if self.usage is None:
+            return {a.scheduler_id: SchedulerObservation("UNKNOWN", uncertain=True) for a in attempts}
+        gpu, cpu = self.usage
+        return {a.scheduler_id: SchedulerObservation("RUNNING", gpu_seconds=gpu, cpu_seconds=cpu) for a in attempts}
+
+
+def test_the_attempt_keeps_what_the_schedulers_accounting_says_it_used(engine, tmp_path) -> None:
+    record_toy_dag(engine, tmp_path / "runs", {"x": {}}, {})
+    scheduler = AccountingScheduler()
+    watcher = Watcher(engine, "toy", FAST, backend="local", executors={"local": scheduler})
+    watcher.poll()  # submit
+    watcher.poll()
+    scheduler.usage = None  # sacct unreachable: the last known figures stay
+    watcher.poll()
+    with session_scope(engine) as session:
+        attempt = session.scalars(select(Attempt)).one()
+        assert (attempt.gpu_seconds, attempt.cpu_seconds) == (7200, 36000)
 
 
 def test_two_watchers_never_double_submit(engine, tmp_path) -> None:
