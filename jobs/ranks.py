@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -167,5 +168,7 @@ class RankGuard:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The transport's own words, without gloo's source location and advice."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+    line = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", text[0]) if text else ""
+    return line.split(". This is typically")[0][:300]
