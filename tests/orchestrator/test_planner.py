@@ -93,8 +93,9 @@ def test_paper_configs_carry_the_reports_numbers(ava_paper) -> None:
 
 
 def test_base_lr_scales_linearly_below_the_1024_clip_batch() -> None:
-    # Sec. 3: eta = 0.8 belongs to the 1024-clip batch of [8]; a 256-clip allocation gets 0.2.
-    plan = _plan("ensemble_ava", "scale=paper", "+scale.global_batch=256", runs_root=Path("/runs"))
+    # Sec. 3: eta = 0.8 belongs to the 1024-clip batch of [8]; a 256-clip allocation (4 nodes of
+    # 8 GPUs x 8 clips) gets 0.2.
+    plan = _plan("ensemble_ava", "scale=paper", "+scale.global_batch=256", "scale.nodes=4", runs_root=Path("/runs"))
     schedule = plan.by_name()["pretrain.k600.slowfast_8x8"].config["schedule"]
     assert schedule["global_batch"] == 256 and schedule["base_lr"] == pytest.approx(0.8 * 256 / 1024)
 
