@@ -105,6 +105,7 @@ class RunDirJob(submitit.helpers.Checkpointable):
         self._total_steps = 0
         self._checkpoint_taken = False
         self._holds_run_dir = False
+        self._ranks: Any = None  # jobs.ranks.RankGuard while a distributed training runs
 
     # ------------------------------------------------------------------ entry points
     def __call__(self) -> dict[str, Any]:
@@ -138,6 +139,12 @@ class RunDirJob(submitit.helpers.Checkpointable):
                 leave_to_scheduler(self.kind, exc, self.scheduler_wait_s)
             kind = classify_error(exc)
             message = f"{type(exc).__name__}: {exc}"
+            if self._ranks is not None:  # a peer's failure or death shows here as a collective error
+                blamed = self._ranks.explain(exc, self._current_step())  # exits for a lost rank
+                if blamed is not None:
+                    kind, message = blamed
+                else:
+                    self._ranks.record_own_failure(kind, message)
             log.error("%s failed (%s): %s", self.kind, kind, message)
             if self._is_main():
                 self._status_writer(self._total_steps).write(
@@ -154,7 +161,8 @@ class RunDirJob(submitit.helpers.Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """submitit's preemption/timeout hook: save, mark checkpointed, resubmit this run dir."""
         if self._trainer is not None:
-            self._trainer.checkpoint_now()
+            if self._trainer.stopped_at is None:  # else the agreed stop has saved this step
+                self._trainer.checkpoint_now()
         elif self._is_main() and self._holds_run_dir:  # not while waiting for another process
             self._status_writer(self._total_steps).write(
                 "checkpointed", self._current_step(), "preempted before training state existed")

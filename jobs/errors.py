@@ -3,10 +3,14 @@
 Deterministic failures are never retried: a config that names an unknown model, an input
 checkpoint that is missing or of another architecture, unusable data, a NaN loss, or any
 other exception. Preemption and timeout are not failures (state ``checkpointed``).
+
+One failure is not deterministic: ``rank_lost``, a process of a distributed job that died
+(killed, out of memory, its node gone) while the others were sound. It is the cluster's
+doing, like a node failure, and the orchestrator resubmits it from the latest checkpoint.
 """
 from __future__ import annotations
 
-__all__ = ["BadConfigError", "BadDataError", "JobFailure"]
+__all__ = ["BadConfigError", "BadDataError", "JobFailure", "RankLost"]
 
 
 class JobFailure(RuntimeError):
@@ -23,3 +27,15 @@ class BadConfigError(ValueError):
 
 class BadDataError(ValueError):
     """The data the config points to cannot be used (empty split, missing files)."""
+
+
+class RankLost(SystemExit):
+    """Ends a process of a distributed job whose peer died, after status.json says which.
+
+    A ``SystemExit``, so that submitit records no error result: the job's verdict is the
+    ``rank_lost`` status, which the orchestrator resubmits, not a failure of its code.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message

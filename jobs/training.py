@@ -15,6 +15,7 @@ from jobs.errors import BadConfigError
 from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import architecture, build_network, init_backbone, pathways_of
 from jobs.predictions import score_ava, score_kinetics
+from jobs.ranks import RankGuard
 from model.engine.batchnorm import group_batchnorm
 from model.engine.checkpoint import CheckpointError, sha256_file
 from model.engine.distributed import DistContext, init_distributed
@@ -37,12 +38,13 @@ def kinetics_step(model: nn.Module, batch: dict, precision: Precision) -> tuple[
 
 
 def ava_step(model: nn.Module, batch: dict, precision: Precision) -> tuple[torch.Tensor, int]:
-    """Per-class sigmoid cross-entropy over the boxes (multi-label, 80 classes)."""
+    """Per-class sigmoid cross-entropy over the boxes (multi-label, 80 classes); the mean is over
+    the boxes, so the items counted are boxes (clips hold 1-3 people each)."""
     logits = model([precision.prepare_input(x) for x in batch["inputs"]],
                    batch["boxes"].to(precision.device))
     labels = batch["labels"].to(precision.device)
     loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
-    return loss, len(batch["video_id"])
+    return loss, int(labels.shape[0])
 
 
 def _evaluator(cfg: JobConfig, precision: Precision, pathways: str
@@ -145,7 +147,18 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
                             attempt=getattr(job, "_attempt", None))
     job._trainer = trainer
     job._total_steps = trainer.s.max_iters
-    final_eval = trainer.run()
+    if trainer.dist.distributed:
+        guard = RankGuard(run_dir=job.run_dir, trainer=trainer, attempt=trainer.metrics.attempt,
+                          interval_s=float(cfg.get("job.rank_heartbeat_s", 1.0)),
+                          timeout_s=float(cfg.get("job.rank_timeout_s", 60.0)))
+        job._ranks = guard
+        with guard:
+            final_eval = trainer.run()
+        if trainer.stopped_at is not None:
+            guard.hand_over_preemption()  # exits (rank 0 through submitit's requeue)
+        guard.finish()
+    else:
+        final_eval = trainer.run()
     checkpoint = trainer.checkpoints.path_for(trainer.step)
     result: dict[str, Any] = {"kind": job.kind, "step": trainer.step,
                               "checkpoint": str(checkpoint.relative_to(job.run_dir)),

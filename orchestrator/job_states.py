@@ -16,6 +16,10 @@ Evidence order, strongest first:
 4. no trace (VANISHED, or FAILED/CANCELLED without any result from the job): the attempt is
    lost and ends as NODE_FAIL with a "lost:" reason, so that it is resubmitted like any
    other infrastructure failure (OUT_OF_MEMORY is the exception: it is the job's size).
+   A distributed job that lost one of its processes says which (status.json ``rank_lost``)
+   and ends the same way, with that as the reason; it is read only once the scheduler has
+   ended the attempt (a resubmitted attempt's rank 0 replaces the file with ``running`` as
+   it starts, and is not judged by it while it runs).
 """
 
 from __future__ import annotations
@@ -111,6 +115,9 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
         if outcome.kind == "success":
             return Verdict(S.FAILED.value, "the job returned without writing result.json", final=True)
         return _lost_or_wait(current, clocks, f"scheduler says COMPLETED but the job left no result")
+    if files.rank_lost_message and observed in (S.FAILED.value, S.CANCELLED.value, S.COMPLETED.value,
+                                                "VANISHED"):
+        return Verdict(S.NODE_FAIL.value, f"lost: {files.rank_lost_message}", final=True)
     if observed in (S.FAILED.value, S.CANCELLED.value):
         if observation.raw_state.upper().startswith("OUT_OF_MEMORY"):
             return Verdict(S.FAILED.value, "out of memory (raise resources.mem_gb)", final=True)

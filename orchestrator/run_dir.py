@@ -27,11 +27,20 @@ class RunDirSnapshot:
     @property
     def failed_message(self) -> str | None:
         """The job's own verdict of a deterministic failure (NaN loss, bad config, bad data)."""
-        if self.status_state == "failed":
+        if self.status_state == "failed" and not self.rank_lost_message:
             status = self.status or {}
             message = str(status.get("message") or "the job reported failure without a message")
             kind = status.get("error_kind")  # jobs/errors.py: nan_loss, bad_data, bad_config, exception
             return f"{kind}: {message}" if kind and not message.startswith(f"{kind}:") else message
+        return None
+
+    @property
+    def rank_lost_message(self) -> str | None:
+        """A process of a distributed job died (``error_kind: rank_lost``, the rank named): the
+        cluster's doing, not the job's, so it is resubmitted like a node failure."""
+        status = self.status or {}
+        if self.status_state == "failed" and status.get("error_kind") == "rank_lost":
+            return str(status.get("message") or "a process of the job died")
         return None
 
     @property

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 NONDETERMINISTIC_NAMES = frozenset({"clips_per_s", "data_wait_frac", "max_mem_mb"})
 
 STATES = ("running", "completed", "failed", "checkpointed")
-ERROR_KINDS = ("exception", "nan_loss", "bad_config", "bad_data")
+#: ``rank_lost`` is the one that is not deterministic: a process of a distributed job died.
+ERROR_KINDS = ("exception", "nan_loss", "bad_config", "bad_data", "rank_lost")
 
 
 class MetricsWriter:

@@ -16,6 +16,15 @@ One optimisation step = ``accum`` micro-batches of ``per_process_batch`` clips o
 ``checkpoint_now()`` is what a job's ``checkpoint()`` (submitit's preemption/timeout hook)
 calls: during the forward/backward part it saves the state of the last completed step (BN
 running statistics restored from the snapshot taken at the step's start).
+
+With several processes a signal handler cannot save for all of them (the others may be in
+the middle of a collective), so a preemption is agreed instead: ``request_stop()`` (safe in
+a signal handler) raises a flag that travels with the step's loss all-reduce, every process
+learns in the same step that one of them was signalled, and the loop ends after committing
+that step on all of them: rank 0 writes its checkpoint and ``stopped_at`` holds the step,
+equal on every rank. Each process's loss is weighted by its share of the step's items
+(AVA: boxes), so the step's gradient and logged loss are the mean over the global batch,
+as in one process holding it all.
 """
 from __future__ import annotations
 
@@ -49,7 +58,8 @@ __all__ = ["EmptyDatasetError", "LoopSettings", "NonFiniteLossError", "Trainer"]
 log = logging.getLogger(__name__)
 _PREEMPTION_SIGNALS = {signal.SIGUSR2, signal.SIGTERM}
 
-#: ``step_fn(model, batch, precision) -> (mean loss over the batch's clips, clips)``
+#: ``step_fn(model, batch, precision) -> (mean loss over the batch's items, items)``: items are
+#: what the mean is over (clips for Kinetics, boxes for AVA)
 StepFn = Callable[[nn.Module, Any, Precision], tuple[torch.Tensor, int]]
 #: ``evaluate(model, step) -> {name: value}``, written under split "val"
 EvalFn = Callable[[nn.Module, int], dict[str, float]]
@@ -126,6 +136,10 @@ class Trainer:
         self._in_step = False
         self._buffers_at_step_start: dict[str, torch.Tensor] = {}
         self._rng_at_boundary: dict[str, Any] = capture_rng()
+        self._stop_requested = False
+        self._stop_agreed = False
+        #: The step at which an agreed stop (a preemption of a distributed job) ended the loop.
+        self.stopped_at: int | None = None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -158,6 +172,10 @@ class Trainer:
         path = self.save_checkpoint()
         self.status.write("checkpointed", self.step, f"checkpoint {path}")
         return path
+
+    def request_stop(self) -> None:
+        """Ask every process to stop after the current step (signal-handler safe: a flag)."""
+        self._stop_requested = True
 
     def _resume(self) -> None:
         """Load the latest valid checkpoint, if any; ``resumed_from_step`` says where from
@@ -232,6 +250,9 @@ class Trainer:
                 due_eval = self.s.eval_every and self.step % self.s.eval_every == 0
                 self._eval_pending = bool(self.evaluate and (due_eval or
                                                              self.step == self.s.max_iters))
+            if self._stop_agreed:
+                self._stop_at_boundary()
+                break
             if self._eval_pending:
                 final = self._evaluate()
             if self.step % self.s.checkpoint_every == 0 or self.step == self.s.max_iters:
@@ -241,6 +262,16 @@ class Trainer:
             self.tb.close()
         self.metrics.close()
         return final
+
+    def _stop_at_boundary(self) -> None:
+        """The agreed stop: rank 0 saves this step (once, pending evaluation included), every
+        process leaves the loop at the same step."""
+        with _signals_blocked():
+            path = self.save_checkpoint()
+            self.status.write("checkpointed", self.step, f"checkpoint {path}")
+        self.stopped_at = self.step
+        log.warning("rank %d: stopping at step %d for a preemption (checkpoint written by rank 0)",
+                    self.dist.rank, self.step)
 
     def _train_step(self, batches: Iterator[Any]) -> tuple[float, float, float]:
         seed_everything(derive_seed(self.s.seed, self.dist.rank, self.step))
@@ -259,13 +290,19 @@ class Trainer:
             sync = k == self.accum - 1 or not isinstance(self.model, nn.parallel.DistributedDataParallel)
             with contextlib.nullcontext() if sync else self.model.no_sync():
                 with self.precision.autocast():
-                    loss, _ = self.step_fn(self.model, batch, self.precision)
+                    loss, items = self.step_fn(self.model, batch, self.precision)
+                if self.dist.distributed:
+                    loss = loss * self._share_weight(items)
                 self.scaler.scale(loss / self.accum).backward()
             total += loss.detach().float()
         mean_loss = total / self.accum
         if self.dist.distributed:
-            dist.all_reduce(mean_loss)
-            mean_loss /= self.dist.world_size
+            # The stop flag rides along: every process sees the same sum, so all stop together.
+            both = torch.stack([mean_loss, torch.tensor(float(self._stop_requested),
+                                                        device=mean_loss.device)])
+            dist.all_reduce(both)
+            mean_loss = both[0] / self.dist.world_size
+            self._stop_agreed = bool(both[1] > 0)
         value = float(mean_loss)
         if not math.isfinite(value):
             self._in_step = False
@@ -275,6 +312,14 @@ class Trainer:
             self.scaler.update()
             self._in_step = False
         return value, lr, wait
+
+    def _share_weight(self, items: int) -> torch.Tensor:
+        """``items x world / items over all processes``: scales this process's mean loss so that
+        DDP's average of the gradients is the gradient of the mean over the global batch (1.0
+        exactly when every process holds as many items, e.g. Kinetics clips)."""
+        counts = torch.tensor([float(items)], device=self.precision.device)
+        dist.all_reduce(counts)
+        return float(items) * self.dist.world_size / counts[0]
 
     def _log_train(self, loss: float, lr: float, clips_per_s: float, wait_frac: float) -> None:
         values = {"loss": loss, "lr": lr, "clips_per_s": clips_per_s,

@@ -50,6 +50,10 @@ class LocalProcessExecutor:
         executor = submitit.LocalExecutor(folder=folder)
         if resources.nodes > 1:
             LOGGER.warning("%s asks for %d nodes; the local executor runs it on one", job_name, resources.nodes)
+        if not resources.gpus_per_node and (resources.tasks_per_node or 1) > 1:
+            # One process would silently run the steps with other BN groups than planned.
+            raise ValueError(f"{job_name} asks for {resources.tasks_per_node} tasks per node on the CPU; "
+                             "the local executor runs one process per CPU job: use cluster=slurm")
         executor.update_parameters(
             timeout_min=resources.timeout_min,
             tasks_per_node=resources.effective_tasks_per_node if resources.gpus_per_node else 1,

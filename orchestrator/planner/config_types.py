@@ -47,7 +47,7 @@ BACKOFF = FieldType("a list of seconds >= 0, e.g. [5, 15, 60]",
                     lambda v: isinstance(v, list) and all(_is_number(x) and x >= 0 for x in v))
 
 _RESOURCES = {"nodes": POSITIVE_INT, "gpus_per_node": COUNT, "cpus_per_task": POSITIVE_INT,
-              "mem_gb": POSITIVE_NUMBER, "timeout_min": POSITIVE_INT}
+              "mem_gb": POSITIVE_NUMBER, "timeout_min": POSITIVE_INT, "tasks_per_node": POSITIVE_INT}
 
 #: dotted field -> what it must hold. ``null`` is always allowed (it means "not set").
 FIELD_TYPES: dict[str, FieldType] = {

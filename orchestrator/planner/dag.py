@@ -112,6 +112,8 @@ class DagBuilder:
             raise PlanningError(f"job name {name!r} planned twice")
         config = {"job": self.r.job_block(kind, name), "model": model, "data": data, "schedule": schedule,
                   **(extra or {}), "resources": self.r.resources(kind)}
+        if schedule is not None:
+            self._check_batch_split(name, config)
         job = PlannedJob(name=name, kind=kind, config=config, inputs=dict(inputs or {}))
         upstream = {}
         for role, ref in job.inputs.items():
@@ -122,6 +124,18 @@ class DagBuilder:
         job.content_hash = content_hash(config, upstream)
         self.jobs[name] = job
         return job
+
+    def _check_batch_split(self, name: str, config: dict[str, Any]) -> None:
+        """The global batch must be whole micro-batches on every process (the trainer's rule),
+        refused here rather than on the cluster after a queue wait."""
+        processes = self.r.processes(config["resources"])
+        batch, global_batch = int(config["data"]["batch_size"]), int(config["schedule"]["global_batch"])
+        if global_batch % (batch * processes):
+            hint = (f"; set scale.batch_size={global_batch // processes}"
+                    if global_batch % processes == 0 else "")
+            raise PlanningError(f"{name}: schedule.global_batch={global_batch} is not a multiple of "
+                                f"data.batch_size={batch} x {processes} processes (nodes x tasks per "
+                                f"node){hint}")
 
     def pretrain_k600(self) -> dict[str, PlannedJob]:
         jobs = {}

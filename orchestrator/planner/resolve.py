@@ -13,7 +13,10 @@ then shrunk by the scale:
   scale's global batch is smaller than the recipe's: ``lr * global_batch / recipe_batch``,
   unless the scale states its own ``base_lr[task]`` (the demo does);
 * resources are the scale's, overridden by any non-null ``cluster.<field>``; evaluation jobs
-  take one node, ensembles and exports one CPU.
+  take one node, ensembles and exports one CPU;
+* ``tasks_per_node`` (processes per node of a training job, e.g. ``cluster.tasks_per_node=2``
+  for a 2-process gloo run on a CPU node) is written only for the training kinds and only
+  when set: unset, the executor starts one process per GPU (one on a CPU-only node).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 RESOURCE_FIELDS = ("nodes", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min")
+#: Kinds that run as several processes (DDP) when given several tasks per node.
+MULTI_PROCESS_KINDS = ("pretrain", "finetune_ava")
 
 
 def _scaled_px(value: int, factor: float) -> int:
@@ -138,6 +143,19 @@ class Resolver:
         elif kind in ("ensemble", "export"):
             values.update(nodes=1, gpus_per_node=0, cpus_per_task=min(int(values["cpus_per_task"]), 2),
                           mem_gb=min(values["mem_gb"], 16), timeout_min=min(int(values["timeout_min"]), 120))
-        return {"nodes": int(values["nodes"]), "gpus_per_node": int(values["gpus_per_node"]),
-                "cpus_per_task": int(values["cpus_per_task"]), "mem_gb": values["mem_gb"],
-                "timeout_min": int(values["timeout_min"])}
+        resources = {"nodes": int(values["nodes"]), "gpus_per_node": int(values["gpus_per_node"]),
+                     "cpus_per_task": int(values["cpus_per_task"]), "mem_gb": values["mem_gb"],
+                     "timeout_min": int(values["timeout_min"])}
+        tasks = self.cluster.get("tasks_per_node")
+        if tasks is None:
+            tasks = self.scale.get("tasks_per_node")
+        if tasks is not None and kind in MULTI_PROCESS_KINDS:
+            resources["tasks_per_node"] = int(tasks)
+        return resources
+
+    @staticmethod
+    def processes(resources: Mapping[str, Any]) -> int:
+        """How many processes a job with these resources runs (the executors' rule)."""
+        tasks = resources.get("tasks_per_node")
+        per_node = int(tasks) if tasks is not None else max(1, int(resources.get("gpus_per_node") or 0))
+        return int(resources["nodes"]) * per_node

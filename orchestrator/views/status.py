@@ -86,7 +86,9 @@ def job_status_rows(session: Session, experiment: str | None = None, *,
     for job_id, n, gpu_s, cpu_s in session.connection().execute(
             select(counts.c.job_id, counts.c.n, counts.c.gpu_s, counts.c.cpu_s)).all():
         count_by_job[job_id] = n
-        usage_by_job[job_id] = (None if gpu_s is None else gpu_s / 3600, None if cpu_s is None else cpu_s / 3600)
+        # PostgreSQL's SUM of a BIGINT is NUMERIC (a Decimal in Python): hours are floats.
+        usage_by_job[job_id] = (None if gpu_s is None else float(gpu_s) / 3600,
+                                None if cpu_s is None else float(cpu_s) / 3600)
     # Start time / resume step of the latest attempt, only where an ETA is shown (RUNNING):
     # parsing thousands of timestamps for finished jobs is most of the cost otherwise.
     latest = (select(Attempt.job_id, Attempt.started_at, Attempt.resumed_from_step)

@@ -250,3 +250,32 @@ def test_status_shows_the_used_device_hours_beside_the_estimate(seeded_db, sessi
     assert "56.0 GPU-h" in out and "61.0 GPU-h" in out and "0.010 core-h" in out
     assert (f"{seeded_db.ava_experiment}: used 61.0 GPU-hours + 0.010 CPU core-hours of an estimated "
             "56.0 GPU-hours + 0.000 CPU core-hours") in out
+
+
+def test_logs_of_a_multi_process_job_picks_the_rank(seeded_db, capsys):
+    from sqlalchemy import select
+
+    from orchestrator.db import Job, session_scope
+
+    engine = make_engine(seeded_db.url)
+    with session_scope(engine) as session:
+        job = session.scalars(select(Job).where(Job.name == "ensemble.val")).one()
+        job.resources = {**job.resources, "tasks_per_node": 2}
+        session.commit()
+    engine.dispose()
+    folder = seeded_db.runs_root / seeded_db.ava_experiment / "ensemble.val" / "logs" / "attempt_001"
+    folder.mkdir(parents=True)
+    for rank in (0, 1):
+        (folder / f"4242_{rank}_log.out").write_text(f"rank {rank} trains\n")
+        (folder / f"4242_{rank}_log.err").write_text(f"rank {rank} warns\n")
+    reference = f"{seeded_db.ava_experiment}/ensemble.val"
+    assert main(["logs", reference, "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "rank 0 trains" in out and "rank 0 warns" in out and "rank 1" not in out
+    assert main(["logs", reference, "--rank", "1", "--db-url", seeded_db.url]) == 0
+    out = capsys.readouterr().out
+    assert "rank 1 trains" in out and "rank 1 warns" in out and "rank 0" not in out
+    assert main(["logs", reference, "--rank", "2", "--db-url", seeded_db.url]) == 2
+    assert f"{reference} has no rank 2: it has ranks 0-1 (2 processes)" in capsys.readouterr().err
+    assert main(["logs", "evaluate.val.sf8x8", "--rank", "1", "--db-url", seeded_db.url]) == 2
+    assert "has no rank 1: it has rank 0 only (one process)" in capsys.readouterr().err

@@ -12,8 +12,8 @@ import yaml
 from sqlalchemy import func, select
 
 from orchestrator.db import Experiment, Job, make_engine, session_scope, upgrade
-from orchestrator.planner import (ConfigCompositionError, compose_experiment, plan_experiment, record_plan,
-                                  to_plain)
+from orchestrator.planner import (ConfigCompositionError, PlanningError, compose_experiment, plan_experiment,
+                                  record_plan, to_plain)
 
 CONTRACT_KEYS = {"job", "model", "data", "schedule", "inputs", "resources"}
 
@@ -93,8 +93,9 @@ def test_paper_configs_carry_the_reports_numbers(ava_paper) -> None:
 
 
 def test_base_lr_scales_linearly_below_the_1024_clip_batch() -> None:
-    # Sec. 3: eta = 0.8 belongs to the 1024-clip batch of [8]; a 256-clip allocation gets 0.2.
-    plan = _plan("ensemble_ava", "scale=paper", "+scale.global_batch=256", runs_root=Path("/runs"))
+    # Sec. 3: eta = 0.8 belongs to the 1024-clip batch of [8]; a 256-clip allocation (4 nodes of
+    # 8 GPUs x 8 clips) gets 0.2.
+    plan = _plan("ensemble_ava", "scale=paper", "+scale.global_batch=256", "scale.nodes=4", runs_root=Path("/runs"))
     schedule = plan.by_name()["pretrain.k600.slowfast_8x8"].config["schedule"]
     assert schedule["global_batch"] == 256 and schedule["base_lr"] == pytest.approx(0.8 * 256 / 1024)
 
@@ -116,6 +117,21 @@ def test_demo_scale_keeps_the_dag_and_shrinks_the_work() -> None:
     d, p = demo.by_name()["finetune_ava.trainval.sf8x8"].config, paper.by_name()["finetune_ava.trainval.sf8x8"].config
     assert d["schedule"]["max_iters"] < p["schedule"]["max_iters"] and d["model"]["name"].endswith("_tiny")
     assert d["resources"]["gpus_per_node"] == 0 and d["data"]["root"].startswith("/r/data/")
+
+
+def test_tasks_per_node_is_a_training_resource_checked_against_the_global_batch() -> None:
+    plan = _plan("ensemble_ava", "scale=demo", "cluster=slurm", "cluster.tasks_per_node=2", "scale.batch_size=4",
+                 runs_root=Path("/r"))
+    for job in plan.jobs:
+        expected = 2 if job.kind in ("pretrain", "finetune_ava") else None
+        assert job.resources.get("tasks_per_node") == expected, job.name
+    one = _plan("ensemble_ava", "scale=demo", "cluster=slurm", "scale.batch_size=4", runs_root=Path("/r")).by_name()
+    assert "tasks_per_node" not in one["pretrain.k600.slowfast_8x8"].resources
+    # Resources say where a job runs, not what it computes: the same content hash.
+    assert plan.by_name()["pretrain.k600.slowfast_8x8"].content_hash == one["pretrain.k600.slowfast_8x8"].content_hash
+    with pytest.raises(PlanningError, match=r"global_batch=8 is not a multiple of data.batch_size=8 x 2 "
+                                            r"processes .*set scale.batch_size=4"):
+        _plan("ensemble_ava", "scale=demo", "cluster=slurm", "cluster.tasks_per_node=2", runs_root=Path("/r"))
 
 
 def test_recording_writes_the_contract_and_reuses_finished_work(engine, tmp_path) -> None:

@@ -59,6 +59,17 @@ def test_killed_from_outside_without_result_is_lost_not_failed(scheduler_state: 
     assert verdict.state == "NODE_FAIL" and verdict.final and "0:9" in verdict.reason
 
 
+def test_a_lost_rank_is_resubmitted_like_a_node_failure_once_the_scheduler_ended_the_job() -> None:
+    lost = RunDirSnapshot(status={"state": "failed", "error_kind": "rank_lost", "step": 7,
+                                  "message": "rank 1 of 2 (pid 42 on vm) stopped answering"}, result=None)
+    assert lost.failed_message is None  # not the job's deterministic failure
+    while_running = judge_attempt("RUNNING", obs("RUNNING"), lost, NONE, OLD)
+    assert while_running.state == "RUNNING" and not while_running.final  # e.g. a new attempt
+    verdict = judge_attempt("RUNNING", obs("FAILED", exit_code="1:0"), lost, NONE, OLD)
+    assert verdict.state == "NODE_FAIL" and verdict.final and not verdict.deterministic_failure
+    assert verdict.reason == "lost: rank 1 of 2 (pid 42 on vm) stopped answering"
+
+
 def test_out_of_memory_is_deterministic() -> None:
     verdict = judge_attempt("RUNNING", obs("FAILED", raw_state="OUT_OF_MEMORY"), RUNNING_FILES, NONE, OLD)
     assert verdict.deterministic_failure
