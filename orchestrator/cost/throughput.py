@@ -55,17 +55,19 @@ class AssumedRate:
 
 
 # ASSUMPTIONS, not measurements (docs/slurm.md, "What a submission will cost"). Peak = the
-# datasheet's dense tensor-core figure without sparsity / 2 (multiply-adds). Utilisation 10%
-# for every GPU: a guess for 3D-convolution networks in mixed precision (few channels in the
-# Fast pathway, non-local blocks), to be replaced by bench/results/gpu.json where it exists.
+# datasheet's dense tensor-core figure without sparsity / 2 (multiply-adds). Utilisation 5%
+# for every GPU: what one H200 sustained on these networks (bench/RESULTS.md, gpu: the R101
+# training steps in bf16 + channels_last_3d ran at 4.0-6.6% of that peak), carried over to the
+# other GPU types, where it is an assumption; bench/results/gpu.json replaces it where it
+# measured the configured GPU.
 # The CPU entry is per core: AVX2, 2 FMA units x 8 float32 lanes at ~2.5 GHz = 40 G
 # multiply-adds/s, at 20%: a demo twin's training step ran at 7.5-8.0 G/s on one thread of
 # the 2-core demo machine (tests/orchestrator/test_cost.py measures it).
 ASSUMED_RATES: dict[str, AssumedRate] = {
-    "V100": AssumedRate(125e12 / 2, 0.10, "V100 SXM2: 125 TFLOPS FP16 tensor"),
-    "A100": AssumedRate(312e12 / 2, 0.10, "A100 SXM: 312 TFLOPS BF16 tensor, dense"),
-    "H100": AssumedRate(989e12 / 2, 0.10, "H100 SXM: 989 TFLOPS BF16 tensor, dense"),
-    "H200": AssumedRate(989e12 / 2, 0.10, "H200 SXM: 989 TFLOPS BF16 tensor, dense (H100's compute)"),
+    "V100": AssumedRate(125e12 / 2, 0.05, "V100 SXM2: 125 TFLOPS FP16 tensor"),
+    "A100": AssumedRate(312e12 / 2, 0.05, "A100 SXM: 312 TFLOPS BF16 tensor, dense"),
+    "H100": AssumedRate(989e12 / 2, 0.05, "H100 SXM: 989 TFLOPS BF16 tensor, dense"),
+    "H200": AssumedRate(989e12 / 2, 0.05, "H200 SXM: 989 TFLOPS BF16 tensor, dense (H100's compute)"),
     "cpu": AssumedRate(40e9, 0.20, "one x86-64 core: AVX2, 2 x 8-lane FMA at ~2.5 GHz"),
 }
 

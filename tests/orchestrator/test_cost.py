@@ -244,3 +244,18 @@ def test_network_counts_are_cached_on_disk_and_dropped_when_the_code_changes(tmp
     monkeypatch.setattr(network_costs, "_MACS", {})
     monkeypatch.setattr(network_costs, "_disk_loaded", [False])
     assert macs_of_view("slowfast_8x8_r101_tiny", "kinetics", 56, 56) == counted
+
+
+def test_the_readme_states_the_estimate_the_current_code_prints(capsys):
+    """The README's AVA estimate lines are the dry run's, from the committed GPU measurements."""
+    import re
+    from pathlib import Path
+
+    from orchestrator.cli import main
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    stated = re.search(r"```\n(critical path .*)\n(total: .*)\n```", readme)
+    assert stated, "README: the cost estimate block is missing"
+    assert main(["submit", "ensemble_ava", "--dry-run", "scale=paper"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert stated.group(1) in printed and stated.group(2) in printed
