@@ -1,0 +1,112 @@
+"""The multi-process drills again with ``nodes=2, tasks_per_node=1`` on the two-node cluster
+(scripts/slurm/start-two-node-cluster.sh): one rank per SLURM node, so the nodelist parsing,
+``MASTER_ADDR`` taken from the first node and the rendezvous across nodes are on the path.
+
+- a 2-node ``pretrain`` and ``finetune_ava`` equal their 1-node, 1-task runs with the same
+  global batch (8 clips) and BN group, within the tolerances of the one-node drills;
+- a 2-node job preempted by a ``high`` job that takes one of its nodes: both ranks stop at one
+  step, rank 0 writes that checkpoint, SLURM requeues the job, it resumes on both nodes and
+  ends equal (bit for bit) to an uninterrupted 2-node run.
+
+The orchestrator plans the jobs (``cluster=slurm cluster.nodes=2 cluster.tasks_per_node=1
+scale.batch_size=4``) and its ``SlurmExecutor`` submits them; the helpers are the one-node
+drills' (tests/jobs/test_jobs_ddp_slurm.py).
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from model.engine.checkpoint import CheckpointStore
+from model.engine.reporting import read_metrics
+from tests.fixtures_slurm import wait_for_record, wait_for_state
+from tests.jobs.demo_setup import write_run_dir
+from tests.jobs.test_jobs_ddp_slurm import (
+    EQUAL_ITERS, ITERS, LOSS_RTOL, ONE_TASK, WEIGHT_ATOL, Submitter, _assert_equal_to_reference,
+    _demo_config, _final_state, _losses, _preempt_whole_node, _rank_log, _step, _wait_for_result,
+)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.integration]
+
+TWO_NODES = ("cluster=slurm", "cluster.nodes=2", "cluster.tasks_per_node=1", "scale.batch_size=4")
+
+
+@pytest.fixture
+def submitter(two_node_slurm, monkeypatch):
+    submitter = Submitter(monkeypatch)
+    yield submitter
+    submitter.cleanup()
+
+
+def _whole_nodes(config: dict, cpus: int) -> dict:
+    """A job that fills every CPU of its nodes, so a `high` job needing one node preempts it."""
+    config["resources"]["cpus_per_task"] = cpus
+    return config
+
+
+def _assert_spans_both_nodes(job_id: str, cluster) -> None:
+    first, second = cluster.nodes
+    # sacct may list only the batch host for a moment after the end (docs/slurm.md).
+    record = wait_for_record(job_id, lambda r: "[" in (r.node or "") or "," in (r.node or ""), 30)
+    assert record.node in (f"{first.rsplit('-', 1)[0]}-n[1-2]", f"{first},{second}"), record
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "finetune_ava"])
+def test_two_nodes_equal_one_task_with_the_same_global_batch_and_bn_groups(
+        kind, submitter, two_node_slurm, tmp_path, kinetics_root, ava_root):
+    data_root = kinetics_root if kind == "pretrain" else ava_root
+    one = _demo_config(kind, ONE_TASK, data_root, tmp_path, iters=EQUAL_ITERS)
+    two = _demo_config(kind, TWO_NODES, data_root, tmp_path, iters=EQUAL_ITERS)
+    assert (two["resources"]["nodes"], two["resources"]["tasks_per_node"]) == (2, 1)
+    assert (one["data"]["batch_size"], two["data"]["batch_size"]) == (8, 4)
+    assert one["schedule"]["global_batch"] == two["schedule"]["global_batch"] == 8
+    runs = {"one": write_run_dir(tmp_path / "one", one), "two": write_run_dir(tmp_path / "two", two)}
+    ids = {name: submitter.submit(kind, run_dir) for name, run_dir in runs.items()}
+    results = {name: _wait_for_result(run_dir, ids[name], 300) for name, run_dir in runs.items()}
+
+    assert results["one"]["step"] == results["two"]["step"] == EQUAL_ITERS
+    assert results["two"]["world_size"] == 2
+    losses = {name: _losses(run_dir) for name, run_dir in runs.items()}
+    assert sorted(losses["two"]) == list(range(1, EQUAL_ITERS + 1))  # one writer: rank 0
+    for step, value in losses["one"].items():
+        assert losses["two"][step] == pytest.approx(value, rel=LOSS_RTOL), step
+    weights = {name: _final_state(run_dir)["model"] for name, run_dir in runs.items()}
+    for key, tensor in weights["one"].items():
+        if tensor.is_floating_point():
+            assert torch.allclose(weights["two"][key], tensor, rtol=0, atol=WEIGHT_ATOL), key
+        else:
+            assert torch.equal(weights["two"][key], tensor), key
+    _assert_spans_both_nodes(ids["two"], two_node_slurm)
+    assert "global_rank=1(2)" in _rank_log(runs["two"], 1)
+
+
+def test_a_preempted_two_node_job_stops_both_ranks_at_one_step_and_resumes_equal(
+        submitter, two_node_slurm, tmp_path, kinetics_root):
+    config = _whole_nodes(_demo_config("pretrain", TWO_NODES, kinetics_root, tmp_path), two_node_slurm.cpus)
+    reference = {"config": config, "run_dir": write_run_dir(tmp_path / "reference", config)}
+    _wait_for_result(reference["run_dir"], submitter.submit("pretrain", reference["run_dir"]), 300)
+
+    run_dir = write_run_dir(tmp_path / "preempted", config)
+    job_id = submitter.submit("pretrain", run_dir)
+    deadline = time.monotonic() + 180
+    while _step(run_dir) < 5:
+        assert time.monotonic() < deadline, f"job {job_id} did not reach step 5"
+        time.sleep(0.2)
+    submitter.ids.append(_preempt_whole_node(two_node_slurm, tmp_path))
+    result = _wait_for_result(run_dir, job_id, 300)
+
+    stopped = {rank: [line for line in _rank_log(run_dir, rank).splitlines() if "stopping at step" in line]
+               for rank in (0, 1)}
+    assert len(stopped[0]) == len(stopped[1]) == 1, stopped  # each rank, on its node, once
+    step = int(stopped[0][0].split("stopping at step ")[1].split()[0])
+    assert f"stopping at step {step} " in stopped[1][0]
+    assert 5 <= step < ITERS and result["resumed_from_step"] == step
+    assert sorted(CheckpointStore(run_dir / "checkpoints").steps()) == [step, ITERS]
+    record = wait_for_state(job_id, {"COMPLETED", "FAILED", "CANCELLED"}, 60)
+    assert (record.state, record.restarts) == ("COMPLETED", 1)
+    lines = read_metrics(run_dir / "metrics.jsonl")
+    assert min(m["step"] for m in lines if m["attempt"] == 2) == step + 1
+    _assert_spans_both_nodes(job_id, two_node_slurm)
+    _assert_equal_to_reference(run_dir, reference)
