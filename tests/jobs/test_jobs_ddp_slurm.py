@@ -219,7 +219,13 @@ def test_a_preempted_two_task_job_stops_both_ranks_at_one_step_and_resumes_equal
         time.sleep(0.2)
     submitter.ids.append(_preempt_whole_node(slurm_cluster, tmp_path))
     result = _wait_for_result(run_dir, job_id, 240)
+    assert_preempted_once_and_resumed(run_dir, job_id, result)
+    _assert_equal_to_reference(run_dir, reference_two_tasks)
 
+
+def assert_preempted_once_and_resumed(run_dir: Path, job_id: str, result: dict) -> None:
+    """Both ranks stopped after one and the same step, rank 0 checkpointed it, SLURM requeued
+    the job once, and the requeued run resumed from that step on both ranks."""
     stopped = {rank: [line for line in _rank_log(run_dir, rank).splitlines() if "stopping at step" in line]
                for rank in (0, 1)}
     assert len(stopped[0]) == len(stopped[1]) == 1, stopped  # each rank checkpointed once
@@ -234,7 +240,6 @@ def test_a_preempted_two_task_job_stops_both_ranks_at_one_step_and_resumes_equal
     lines = read_metrics(run_dir / "metrics.jsonl")
     assert {m["attempt"] for m in lines} == {1, 2}
     assert min(m["step"] for m in lines if m["attempt"] == 2) == step + 1
-    _assert_equal_to_reference(run_dir, reference_two_tasks)
 
 
 def _task_pid(scheduler_id: str, rank: int) -> int | None:

@@ -19,13 +19,12 @@ import time
 import pytest
 import torch
 
-from model.engine.checkpoint import CheckpointStore
-from model.engine.reporting import read_metrics
-from tests.fixtures_slurm import wait_for_record, wait_for_state
+from tests.fixtures_slurm import wait_for_record
 from tests.jobs.demo_setup import write_run_dir
 from tests.jobs.test_jobs_ddp_slurm import (
-    EQUAL_ITERS, ITERS, LOSS_RTOL, ONE_TASK, WEIGHT_ATOL, Submitter, _assert_equal_to_reference,
-    _demo_config, _final_state, _losses, _preempt_whole_node, _rank_log, _step, _wait_for_result,
+    EQUAL_ITERS, LOSS_RTOL, ONE_TASK, WEIGHT_ATOL, Submitter, _assert_equal_to_reference, _demo_config,
+    _final_state, _losses, _preempt_whole_node, _rank_log, _step, _wait_for_result,
+    assert_preempted_once_and_resumed,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.integration]
@@ -96,17 +95,6 @@ def test_a_preempted_two_node_job_stops_both_ranks_at_one_step_and_resumes_equal
         time.sleep(0.2)
     submitter.ids.append(_preempt_whole_node(two_node_slurm, tmp_path))
     result = _wait_for_result(run_dir, job_id, 300)
-
-    stopped = {rank: [line for line in _rank_log(run_dir, rank).splitlines() if "stopping at step" in line]
-               for rank in (0, 1)}
-    assert len(stopped[0]) == len(stopped[1]) == 1, stopped  # each rank, on its node, once
-    step = int(stopped[0][0].split("stopping at step ")[1].split()[0])
-    assert f"stopping at step {step} " in stopped[1][0]
-    assert 5 <= step < ITERS and result["resumed_from_step"] == step
-    assert sorted(CheckpointStore(run_dir / "checkpoints").steps()) == [step, ITERS]
-    record = wait_for_state(job_id, {"COMPLETED", "FAILED", "CANCELLED"}, 60)
-    assert (record.state, record.restarts) == ("COMPLETED", 1)
-    lines = read_metrics(run_dir / "metrics.jsonl")
-    assert min(m["step"] for m in lines if m["attempt"] == 2) == step + 1
+    assert_preempted_once_and_resumed(run_dir, job_id, result)
     _assert_spans_both_nodes(job_id, two_node_slurm)
     _assert_equal_to_reference(run_dir, reference)
