@@ -175,6 +175,28 @@ def _require(cfg: Mapping[str, Any], *paths: tuple[str, str]) -> None:
                                 f"(add it to the experiment's defaults list)")
 
 
+#: What a member's ``max_iters`` measures (``experiment.member_iters_split``): its run on train,
+#: or its run on train+val (the report's "18k vs. 16k iterations", docs/fidelity.md).
+MEMBER_ITERS_SPLITS = ("train", "trainval")
+
+
+def member_length_factors(experiment: Mapping[str, Any], spec: Mapping[str, Any],
+                          trainval_factor: float) -> dict[str, float]:
+    """{split: factor applied to the member's stated length} for its train and train+val runs.
+
+    A member without ``max_iters`` takes the recipe's length, which is the train run's (Sec. 2
+    "We train for 12k iterations (58 epochs for ~211k data)"); a stated ``max_iters`` is the
+    length of the split ``experiment.member_iters_split`` names, the other split's is derived
+    with ``trainval_factor`` ("1.5x longer than when training on train only")."""
+    iters_split = experiment.get("member_iters_split", "train")
+    if iters_split not in MEMBER_ITERS_SPLITS:
+        raise PlanningError(f"experiment.member_iters_split={iters_split!r}: expected one of "
+                            f"{', '.join(MEMBER_ITERS_SPLITS)}")
+    if spec.get("max_iters") is None or iters_split == "train":
+        return {"train": 1.0, "trainval": trainval_factor}
+    return {"train": 1.0 / trainval_factor, "trainval": 1.0}
+
+
 def plan_ensemble_ava(b: DagBuilder) -> None:
     cfg = b.r.cfg
     experiment, schedule_key = cfg["experiment"], "ava"
@@ -187,8 +209,10 @@ def plan_ensemble_ava(b: DagBuilder) -> None:
             raise PlanningError(f"experiment.members.{member}.backbone={spec['backbone']!r} is not in experiment.pretrain")
         model_key = experiment["pretrain"][spec["backbone"]]["model"]
         model = b.r.model_block(model_key, "ava", "ava", nl_context=spec.get("nl_context"))
-        for train_split, eval_split, factor in (("train", val_split, 1.0), ("trainval", test_split, trainval_factor)):
-            schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"), length_factor=factor)
+        factors = member_length_factors(experiment, spec, trainval_factor)
+        for train_split, eval_split in (("train", val_split), ("trainval", test_split)):
+            schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"),
+                                          length_factor=factors[train_split])
             # Test-time augmentation is given to the evaluation only, so that changing it
             # re-runs the evaluations, not the fine-tunes.
             common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"))
