@@ -5,6 +5,8 @@
     pretrain.k600.<backbone>                      one per backbone, shared by its members
       -> finetune_ava.train.<member>              train split, the member's schedule
            -> evaluate.val.<member>               val, the member's test-time augmentation
+           -> evaluate.val_single_scale.<member>  one "++" member again at one scale, no flip
+                                                  (experiment.single_scale_of; not in the ensemble)
       -> finetune_ava.trainval.<member>           train+val, 1.5x the schedule
            -> evaluate.test.<member>              test inference, same augmentation
     evaluate.val.*  -> ensemble.val               mean of the members' scores: the leaderboard
@@ -33,6 +35,9 @@ from orchestrator.planner.resolve import Resolver
 # input role -> (upstream job name, path relative to its run dir), or a dict of those.
 InputRef = tuple[str, str]
 InputSpec = dict[str, InputRef | dict[str, InputRef]]
+
+#: Name prefix of the single-scale val evaluation of a "++" member (``experiment.single_scale_of``).
+SINGLE_SCALE_PREFIX = "evaluate.val_single_scale."
 
 # Keys that name places, not content: excluded from the content hash.
 _UNHASHED_TOP_LEVEL = ("inputs", "resources")
@@ -148,6 +153,16 @@ class DagBuilder:
                 schedule=self.r.schedule_block(spec["schedule"], "kinetics"))
         return jobs
 
+    def add_single_scale_evaluation(self, member: str, evaluation: PlannedJob, data: dict) -> PlannedJob:
+        """``evaluate.val_single_scale.<member>``: the checkpoint ``evaluation`` reads, evaluated
+        with ``data`` (the same split, the single test scale, no flip): Table 2's "SlowFast,
+        16x8" beside "SlowFast++, 16x8". It feeds no ensemble; its ``single_scale_of`` block
+        says so, and the leaderboards label the row from it."""
+        return self.add("evaluate", f"{SINGLE_SCALE_PREFIX}{member}", model=evaluation.config["model"],
+                        data=data, schedule=evaluation.config["schedule"], inputs=dict(evaluation.inputs),
+                        extra={"single_scale_of": {"member": member, "evaluation": evaluation.name,
+                                                   "in_ensemble": False}})
+
     def ensemble_and_export(self, split: str, evaluations: dict[str, PlannedJob], dataset_key: str,
                             export_format: str | None) -> None:
         data = self.r.cfg["datasets"][dataset_key]
@@ -225,6 +240,12 @@ def plan_ensemble_ava(b: DagBuilder) -> None:
                 data=b.r.data_block(model_key, "ava", eval_split, tta=spec.get("tta", "single"), **common),
                 schedule=schedule,
                 inputs={"checkpoint": (finetune.name, checkpoint_of(finetune))})
+            if train_split == "train" and member == experiment.get("single_scale_of"):
+                b.add_single_scale_evaluation(member, evaluations[eval_split][member],
+                                              b.r.data_block(model_key, "ava", eval_split, tta="single", **common))
+    single_scale_of = experiment.get("single_scale_of")
+    if single_scale_of is not None and single_scale_of not in experiment["members"]:
+        raise PlanningError(f"experiment.single_scale_of={single_scale_of!r} is not in experiment.members")
     b.ensemble_and_export(val_split, evaluations[val_split], "ava", None)
     b.ensemble_and_export(test_split, evaluations[test_split], "ava", "ava_csv")
 

@@ -58,7 +58,41 @@ def test_ensemble_ava_is_the_reports_programme(ava_paper) -> None:
     assert sorted(users.count(p) for p in set(users)) == [1, 1, 5]
     assert set(jobs["ensemble.val"].dependencies) == {f"evaluate.val.{m}" for m in members}
     assert jobs["export.test"].dependencies[0] == "ensemble.test"
-    assert len(ava_paper.jobs) == 3 + 7 * 4 + 3
+    # 3 pretrainings, 7 x (2 fine-tunes + 2 evaluations), 1 single-scale val evaluation, 2
+    # ensembles, 1 export.
+    assert len(ava_paper.jobs) == 3 + 7 * 4 + 1 + 3
+
+
+def test_one_plus_plus_member_is_also_evaluated_at_a_single_scale_outside_the_ensemble(ava_paper) -> None:
+    # Table 2: "SlowFast, 16x8" 29.8 -> "SlowFast++, 16x8" 30.7, the gain of multi-scale + flip
+    # on one model. The same train checkpoint, the same val split, one scale and no flip.
+    jobs = ava_paper.by_name()
+    member = "sf16x8_ctx_iou09_18k"
+    single, plus = jobs[f"evaluate.val_single_scale.{member}"], jobs[f"evaluate.val.{member}"]
+    assert single.kind == "evaluate" and single.inputs == plus.inputs
+    assert single.dependencies == [f"finetune_ava.train.{member}"]
+    assert single.config["data"]["tta_scales"] == [256] and single.config["data"]["tta_flip"] is False
+    assert plus.config["data"]["tta_flip"] is True and len(plus.config["data"]["tta_scales"]) > 1
+    differing = {key for key in plus.config["data"] if plus.config["data"][key] != single.config["data"][key]}
+    assert differing == {"tta_scales", "tta_flip"}
+    assert single.config["model"] == plus.config["model"] and single.config["schedule"] == plus.config["schedule"]
+    assert single.config["single_scale_of"] == {"member": member, "evaluation": plus.name, "in_ensemble": False}
+    # Not an ensemble member: neither ensemble nor the export reads it.
+    for name in ("ensemble.val", "ensemble.test", "export.test"):
+        assert single.name not in jobs[name].dependencies
+    assert len(jobs["ensemble.val"].dependencies) == 7
+    assert sum(1 for name in jobs if name.startswith("evaluate.val_single_scale.")) == 1
+
+
+def test_the_single_scale_evaluation_can_be_left_out_or_moved() -> None:
+    none = _plan("ensemble_ava", "scale=demo", "experiment.single_scale_of=null", runs_root=Path("/r"))
+    assert not [job for job in none.jobs if job.name.startswith("evaluate.val_single_scale.")]
+    other = _plan("ensemble_ava", "scale=demo", "experiment.single_scale_of=sf16x8_noctx_iou09_16k",
+                  runs_root=Path("/r")).by_name()
+    assert other["evaluate.val_single_scale.sf16x8_noctx_iou09_16k"].dependencies == [
+        "finetune_ava.train.sf16x8_noctx_iou09_16k"]
+    with pytest.raises(PlanningError, match="single_scale_of='nope' is not in experiment.members"):
+        _plan("ensemble_ava", "scale=demo", "experiment.single_scale_of=nope", runs_root=Path("/r"))
 
 
 def test_paper_configs_carry_the_reports_numbers(ava_paper) -> None:
