@@ -212,6 +212,15 @@ def member_length_factors(experiment: Mapping[str, Any], spec: Mapping[str, Any]
     return {"train": 1.0 / trainval_factor, "trainval": 1.0}
 
 
+def plateau_cuts_of(train_run: PlannedJob, schedule: dict[str, Any]) -> dict[str, Any]:
+    """A train+val schedule under the plateau rule: train+val has no val split to watch, so it
+    cuts where its train run cut (``result.json``'s ``lr_cuts``, read by the job), scaled by
+    the ratio of the two lengths (1.5x)."""
+    ratio = schedule["max_iters"] / train_run.config["schedule"]["max_iters"]
+    fixed = {key: value for key, value in schedule.items() if key != "plateau"}
+    return {**fixed, "name": "steps", "steps": [], "steps_from": {"input": "lr_cuts", "factor": ratio}}
+
+
 def plan_ensemble_ava(b: DagBuilder) -> None:
     cfg = b.r.cfg
     experiment, schedule_key = cfg["experiment"], "ava"
@@ -225,16 +234,28 @@ def plan_ensemble_ava(b: DagBuilder) -> None:
         model_key = experiment["pretrain"][spec["backbone"]]["model"]
         model = b.r.model_block(model_key, "ava", "ava", nl_context=spec.get("nl_context"))
         factors = member_length_factors(experiment, spec, trainval_factor)
+        train_run: PlannedJob | None = None
         for train_split, eval_split in (("train", val_split), ("trainval", test_split)):
             schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"),
                                           length_factor=factors[train_split])
+            inputs: InputSpec = {"init_checkpoint": (pretrained[spec["backbone"]].name,
+                                                     checkpoint_of(pretrained[spec["backbone"]]))}
+            if schedule["name"] == "plateau":
+                if train_split == "train" and schedule["eval_every"] <= 0:
+                    raise PlanningError(f"schedules.{schedule_key}.lr_cuts=plateau cuts the learning rate when the "
+                                        "val mAP stops improving: it needs in-training evaluation (set "
+                                        "scale.eval_every or schedules.ava.eval_every > 0)")
+                if train_split == "trainval" and train_run is not None:
+                    schedule = plateau_cuts_of(train_run, schedule)
+                    inputs["lr_cuts"] = (train_run.name, "result.json")
             # Test-time augmentation is given to the evaluation only, so that changing it
             # re-runs the evaluations, not the fine-tunes.
             common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"))
             finetune = b.add("finetune_ava", f"finetune_ava.{train_split}.{member}", model=model,
                              data=b.r.data_block(model_key, "ava", train_split, **common), schedule=schedule,
-                             inputs={"init_checkpoint": (pretrained[spec["backbone"]].name,
-                                                         checkpoint_of(pretrained[spec["backbone"]]))})
+                             inputs=inputs)
+            if train_split == "train":
+                train_run = finetune
             evaluations[eval_split][member] = b.add(
                 "evaluate", f"evaluate.{eval_split}.{member}", model=model,
                 data=b.r.data_block(model_key, "ava", eval_split, tta=spec.get("tta", "single"), **common),

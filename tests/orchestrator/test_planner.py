@@ -179,6 +179,30 @@ def test_the_paper_dry_run_shows_the_16x8_lengths_of_the_chosen_reading(tmp_path
     assert shown["finetune_ava.train.sf16x8_noctx_iou09_16k"] == "10667"
 
 
+def test_lr_cuts_are_fixed_by_default_and_the_reports_plateau_rule_on_request() -> None:
+    # Sec. 2: "reducing the learning rate 10x when validation error saturates".
+    fixed = _plan("ensemble_ava", "scale=paper", runs_root=Path("/runs")).by_name()
+    assert fixed["finetune_ava.train.sf8x8"].config["schedule"]["name"] == "steps"
+    assert "plateau" not in fixed["finetune_ava.train.sf8x8"].config["schedule"]
+    plan = _plan("ensemble_ava", "scale=paper", "schedules.ava.lr_cuts=plateau", runs_root=Path("/runs")).by_name()
+    member = "sf16x8_noctx_iou09_16k"
+    train, trainval = plan[f"finetune_ava.train.{member}"], plan[f"finetune_ava.trainval.{member}"]
+    assert train.config["schedule"]["name"] == "plateau" and train.config["schedule"]["steps"] == []
+    assert train.config["schedule"]["plateau"] == {"metric": "frame_map", "patience": 2, "min_delta": 0.0,
+                                                   "max_cuts": 2}
+    assert train.config["schedule"]["eval_every"] == 2000  # the val mAP is measured every 2k iterations
+    # Train+val has no val split to watch: it cuts at its train run's cut points, 16000 / 10667 later.
+    assert trainval.config["schedule"]["name"] == "steps"
+    assert trainval.config["schedule"]["steps_from"] == {"input": "lr_cuts", "factor": pytest.approx(16000 / 10667)}
+    assert trainval.inputs["lr_cuts"] == (train.name, "result.json") and train.name in trainval.dependencies
+    # The demo does not evaluate during training: the rule is refused there unless it does.
+    with pytest.raises(PlanningError, match="lr_cuts=plateau .*needs in-training evaluation"):
+        _plan("ensemble_ava", "scale=demo", "schedules.ava.lr_cuts=plateau", runs_root=Path("/r"))
+    demo = _plan("ensemble_ava", "scale=demo", "schedules.ava.lr_cuts=plateau", "scale.eval_every=12",
+                 runs_root=Path("/r")).by_name()
+    assert demo["finetune_ava.train.sf8x8"].config["schedule"]["name"] == "plateau"
+
+
 def test_base_lr_scales_linearly_below_the_1024_clip_batch() -> None:
     # Sec. 3: eta = 0.8 belongs to the 1024-clip batch of [8]; a 256-clip allocation (4 nodes of
     # 8 GPUs x 8 clips) gets 0.2.
