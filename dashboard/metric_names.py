@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.views.leaderboard import TTA_CONFIG_PATHS, tta_label
+
 __all__ = ["VAL_SPLIT", "TRAIN_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT",
            "AP_PREFIX", "LEADERBOARD_METRICS", "model_label", "dataset_label", "member_label",
            "CONFIG_LABEL_PATHS", "job_labels"]
@@ -72,17 +74,27 @@ def member_label(config: dict[str, Any] | None, job_kind: str, job_name: str = "
     return str(member or "")
 
 
-#: The config fields the leaderboard needs, as JSON paths the database extracts itself.
+#: The config fields the leaderboard needs, as JSON paths the database extracts itself; the
+#: test-time augmentation and the single-scale mark are read as the CLI reads them.
 CONFIG_LABEL_PATHS = (("model", "name"), ("dataset", "dataset"), ("dataset", "version"),
-                      ("data", "dataset"), ("data", "version"), ("member",))
+                      ("data", "dataset"), ("data", "version"), ("member",), *TTA_CONFIG_PATHS)
 
 
-def job_labels(kind: str, extracted: dict[tuple[str, ...], str | None], job_name: str = "") -> dict[str, str]:
-    """member/model/dataset labels from the `CONFIG_LABEL_PATHS` values of one job."""
+def job_labels(kind: str, extracted: dict[tuple[str, ...], str | None], job_name: str = "") -> dict[str, Any]:
+    """member/model/dataset labels, test-time augmentation (`tta`, AVA evaluations) and whether
+    the ensemble averages the job (`in_ensemble`) from the `CONFIG_LABEL_PATHS` values of one job.
+
+    The single-scale evaluation of a "++" member (`single_scale_of` in its config) is labelled
+    as such and is not an ensemble member."""
     data_key = "dataset" if extracted.get(("dataset", "dataset")) is not None else "data"
     config = {"model": {"name": extracted.get(("model", "name"))},
               "dataset": {"dataset": extracted.get((data_key, "dataset")),
                           "version": extracted.get((data_key, "version"))},
               "member": extracted.get(("member",))}
+    mirrored = extracted.get(("single_scale_of", "member"))
+    tta = "" if kind == "ensemble" else tta_label(extracted.get(("data", "tta_scales")),
+                                                  extracted.get(("data", "tta_flip")))
+    if mirrored:
+        tta = f"{tta}, single-scale twin of {mirrored} (not in the ensemble)"
     return {"member": member_label(config, kind, job_name), "model": model_label(config),
-            "dataset": dataset_label(config)}
+            "dataset": dataset_label(config), "tta": tta, "in_ensemble": kind == "evaluate" and not mirrored}

@@ -73,6 +73,27 @@ def _evaluator(cfg: JobConfig, precision: Precision, pathways: str
     return evaluate
 
 
+def schedule_section(cfg: JobConfig) -> dict[str, Any]:
+    """``schedule:`` with its cut points resolved. A train+val run under the report's plateau
+    rule (``schedule.steps_from: {input, factor}``) cuts where its train run cut: the
+    ``lr_cuts`` of that run's result.json, scaled by ``factor`` (the length ratio, 1.5x)."""
+    import json
+
+    schedule = dict(cfg.section("schedule"))
+    source = schedule.pop("steps_from", None)
+    if not source:
+        return schedule
+    role = str(source["input"])
+    path = Path(str(cfg.require(f"inputs.{role}")))
+    try:
+        cuts = json.loads(path.read_text())["lr_cuts"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise BadConfigError(f"{cfg.path}: inputs.{role} {path} gives no 'lr_cuts' (the cut points of the "
+                             f"train run this schedule follows): {exc!r}") from None
+    schedule["steps"] = [int(round(int(cut) * float(source["factor"]))) for cut in cuts]
+    return schedule
+
+
 def set_cpu_threads(cfg: JobConfig, device: torch.device) -> None:
     """On the CPU, use the cores SLURM gave the task (``resources.cpus_per_task``), no more:
     oversubscribed cores slow every job on the node, and with one thread results are
@@ -95,7 +116,7 @@ def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
     if device.type == "cuda":
         device = torch.device("cuda", dist_ctx.local_rank)
     pathways = pathways_of(cfg)
-    schedule_cfg = cfg.section("schedule")
+    schedule_cfg = schedule_section(cfg)
     data_cfg = cfg.section("data")
     batch_size = int(cfg.require("data.batch_size"))
 
@@ -170,4 +191,6 @@ def train(job: Any, cfg: JobConfig, *, init_checkpoint: str | None) -> dict[str,
                               "world_size": trainer.dist.world_size}
     if init_checkpoint:
         result["init_checkpoint"] = {"path": str(init_checkpoint), "sha256": init_sha256}
+    if trainer.plateau is not None:  # where the report's rule cut: a train+val run follows them
+        result["lr_cuts"] = list(trainer.plateau.cuts)
     return result

@@ -17,7 +17,8 @@ from orchestrator.db import Experiment, Job, Metric
 __all__ = ["leaderboard", "LEADERBOARD_COLUMNS", "challenge_error"]
 
 LEADERBOARD_COLUMNS = ["job_id", "experiment", "task", "scale", "job", "kind", "member", "model",
-                       "dataset", "state", "step", "frame_map", "top1", "top5", "challenge_error"]
+                       "dataset", "tta", "in_ensemble", "state", "step", "frame_map", "top1", "top5",
+                       "challenge_error"]
 
 
 def challenge_error(top1: float, top5: float) -> float:

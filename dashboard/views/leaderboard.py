@@ -50,8 +50,11 @@ if not tasks or "ava" in tasks:
         st.info("No AVA evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(ava), key="ava_page")
-        _ranked_table(page[["rank", "frame_map", "experiment", "member", "model", "dataset", "scale",
-                            "state", "job_id"]])
+        # The single-scale twin of a "++" member is ranked with the rest but feeds no ensemble.
+        in_ensemble = page["in_ensemble"].map({True: "yes", False: "no"}).where(page["kind"] != "ensemble", "—")
+        _ranked_table(page.assign(in_ensemble=in_ensemble)[
+            ["rank", "frame_map", "experiment", "member", "model", "dataset", "tta", "in_ensemble", "scale",
+             "state", "job_id"]].rename(columns={"tta": "test-time aug.", "in_ensemble": "in ensemble"}))
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "frame_map", "test_map"]]

@@ -9,6 +9,11 @@ checkpoint is self-describing and a resume with a *different* schedule is detect
   ``lr(n) = base * 0.5 * (cos(pi * n / n_max) + 1)``, with a linear warm-up.
 - AVA (report section 2, "Training"): step-wise decay by 10x at given iterations, with a
   1k-iteration linear warm-up; 12k iterations, 1.5x longer for train+val.
+- AVA, the report's own rule (``name="plateau"``): "reducing the learning rate 10x when
+  validation error saturates". The cut points are then decided during training by
+  :class:`PlateauCuts` from the val metric measured every ``eval_every`` iterations; the
+  learning rate is still a pure function of (n, cut points so far), and the cut points are
+  part of the checkpoint, so a resumed run follows the same curve.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "LRSchedule",
+    "PlateauCuts",
     "ScheduleError",
     "cosine_lr",
     "linearly_scaled_lr",
@@ -85,7 +91,8 @@ def longer_schedule(max_iters: int, steps: list[int], factor: float) -> tuple[in
 
 @dataclass(frozen=True)
 class LRSchedule:
-    """One of the two schedules, configured; ``lr_at(n)`` is the learning rate of step n."""
+    """One of the schedules, configured; ``lr_at(n)`` is the learning rate of step n
+    (``lr_at(n, cuts)`` for ``plateau``: the cut points decided so far)."""
 
     name: str
     base_lr: float
@@ -94,10 +101,20 @@ class LRSchedule:
     warmup_start_lr: float = 0.0
     steps: list[int] = field(default_factory=list)
     lr_decay: float = 0.1
+    #: ``plateau`` only: the val metric watched (higher is better), how many evaluations
+    #: without an improvement of more than ``plateau_min_delta`` make a cut, and at most how
+    #: many cuts.
+    plateau_metric: str = "frame_map"
+    plateau_patience: int = 1
+    plateau_min_delta: float = 0.0
+    plateau_max_cuts: int = 2
 
     def __post_init__(self) -> None:
-        if self.name not in ("cosine", "steps"):
-            raise ScheduleError(f"schedule.name must be 'cosine' or 'steps', got {self.name!r}")
+        if self.name not in ("cosine", "steps", "plateau"):
+            raise ScheduleError(f"schedule.name must be 'cosine', 'steps' or 'plateau', got {self.name!r}")
+        if self.plateau_patience < 1 or self.plateau_max_cuts < 0 or self.plateau_min_delta < 0:
+            raise ScheduleError("schedule.plateau needs patience >= 1, max_cuts >= 0 and min_delta >= 0, got "
+                                f"{self.plateau_patience}, {self.plateau_max_cuts}, {self.plateau_min_delta}")
         if self.max_iters <= 0:
             raise ScheduleError(f"schedule.max_iters must be positive, got {self.max_iters}")
         if not 0 <= self.warmup_iters <= self.max_iters:
@@ -112,6 +129,7 @@ class LRSchedule:
     def from_config(cls, schedule_cfg: Any, base_lr: float | None = None) -> "LRSchedule":
         """Build from the ``schedule:`` block of config.yaml (a mapping)."""
         get = schedule_cfg.get
+        plateau = get("plateau") or {}
         return cls(
             name=str(get("name", "cosine")),
             base_lr=float(base_lr if base_lr is not None else get("base_lr")),
@@ -120,19 +138,26 @@ class LRSchedule:
             warmup_start_lr=float(get("warmup_start_lr", 0.0) or 0.0),
             steps=[int(s) for s in (get("steps") or [])],
             lr_decay=float(get("lr_decay", 0.1) or 0.1),
+            plateau_metric=str(plateau.get("metric", "frame_map")),
+            plateau_patience=int(plateau.get("patience", 1)),
+            plateau_min_delta=float(plateau.get("min_delta", 0.0)),
+            plateau_max_cuts=int(plateau.get("max_cuts", 2)),
         )
 
-    def lr_at(self, n: int) -> float:
+    def lr_at(self, n: int, cuts: list[int] | tuple[int, ...] = ()) -> float:
         if self.name == "cosine":
             return cosine_lr(n, base_lr=self.base_lr, max_iters=self.max_iters,
                              warmup_iters=self.warmup_iters,
                              warmup_start_lr=self.warmup_start_lr)
-        return step_lr(n, base_lr=self.base_lr, steps=list(self.steps), lr_decay=self.lr_decay,
+        steps = list(cuts) if self.name == "plateau" else list(self.steps)
+        return step_lr(n, base_lr=self.base_lr, steps=steps, lr_decay=self.lr_decay,
                        warmup_iters=self.warmup_iters, warmup_start_lr=self.warmup_start_lr)
 
     def state_dict(self) -> dict[str, Any]:
         state = asdict(self)
         state["steps"] = list(self.steps)
+        if self.name != "plateau":  # the checkpoints of the fixed schedules keep their old form
+            state = {k: v for k, v in state.items() if not k.startswith("plateau_")}
         return state
 
     def check_compatible(self, state: dict[str, Any]) -> None:
@@ -141,3 +166,49 @@ class LRSchedule:
             raise ScheduleError(
                 f"checkpoint was written with schedule {state}, config now says "
                 f"{self.state_dict()}")
+
+
+@dataclass
+class PlateauCuts:
+    """The report's AVA rule, "reducing the learning rate 10x when validation error saturates".
+
+    ``observe(step, value)`` is called with the val metric (higher is better) of each
+    evaluation; after ``patience`` evaluations in a row without an improvement of more than
+    ``min_delta`` over the best so far, the learning rate is cut from ``step`` on (at most
+    ``max_cuts`` times) and the count starts again. The state is small and goes into the
+    checkpoint (``state_dict``), so a resumed run makes the same cuts.
+    """
+
+    patience: int = 1
+    min_delta: float = 0.0
+    max_cuts: int = 2
+    best: float | None = None
+    stale: int = 0
+    cuts: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, schedule: LRSchedule) -> "PlateauCuts":
+        return cls(patience=schedule.plateau_patience, min_delta=schedule.plateau_min_delta,
+                   max_cuts=schedule.plateau_max_cuts)
+
+    def observe(self, step: int, value: float) -> bool:
+        """Record one evaluation; True when it cuts the learning rate from ``step`` on."""
+        if not math.isfinite(value):
+            raise ScheduleError(f"plateau rule: the val metric at step {step} is {value}, not a number")
+        if self.best is None or value > self.best + self.min_delta:
+            self.best, self.stale = value, 0
+            return False
+        self.stale += 1
+        if self.stale < self.patience or len(self.cuts) >= self.max_cuts:
+            return False
+        self.cuts.append(step)
+        self.stale = 0
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "stale": self.stale, "cuts": list(self.cuts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+        self.stale = int(state["stale"])
+        self.cuts = [int(c) for c in state["cuts"]]

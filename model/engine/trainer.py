@@ -51,7 +51,7 @@ from model.engine.precision import Precision
 from model.engine.reporting import (MetricsWriter, StatusWriter, TensorBoardWriter,
                                     next_attempt)
 from model.engine.rng import capture_rng, derive_seed, restore_rng, seed_everything
-from model.engine.schedules import LRSchedule
+from model.engine.schedules import LRSchedule, PlateauCuts
 
 __all__ = ["EmptyDatasetError", "LoopSettings", "NonFiniteLossError", "Trainer"]
 
@@ -112,6 +112,13 @@ class Trainer:
                 else None)
         self.optimizer, self.schedule, self.step_fn = optimizer, schedule, step_fn
         self.evaluate, self.extra_state = evaluate, dict(extra_state or {})
+        #: The report's AVA rule (schedule "plateau"): cut points decided from the val metric.
+        self.plateau: PlateauCuts | None = None
+        if schedule.name == "plateau":
+            if evaluate is None or settings.eval_every <= 0:
+                raise ValueError("schedule.name=plateau cuts the learning rate when the val metric stops "
+                                 "improving: it needs an evaluation function and schedule.eval_every > 0")
+            self.plateau = PlateauCuts.of(schedule)
         self.scaler = precision.grad_scaler()
         per_step = settings.per_process_batch * dist_ctx.world_size
         if settings.global_batch % per_step:
@@ -156,7 +163,9 @@ class Trainer:
             "sampler": {"epoch": self.epoch, "position": self.step_in_epoch * samples_per_step,
                         "seed": self.s.seed, "world_size": self.dist.world_size},
             "rng": self._rng_at_boundary, "metrics_offset": self.metrics.sync(),
-            "eval_pending": self._eval_pending, **self.extra_state,
+            "eval_pending": self._eval_pending,
+            **({"plateau": self.plateau.state_dict()} if self.plateau is not None else {}),
+            **self.extra_state,
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -192,6 +201,8 @@ class Trainer:
             self.step, self.epoch = int(state["step"]), int(state["epoch"])
             self.step_in_epoch = int(state["step_in_epoch"])
             self._eval_pending = bool(state.get("eval_pending", False))
+            if self.plateau is not None:
+                self.plateau.load_state_dict(state["plateau"])
             restore_rng(state["rng"])
             self._rng_at_boundary = state["rng"]
             offset = int(state["metrics_offset"])
@@ -279,7 +290,7 @@ class Trainer:
                                        for k, v in self.core.named_buffers()}
         self._in_step = True
         self.model.train()
-        lr = self.schedule.lr_at(self.step)
+        lr = self.schedule.lr_at(self.step, self.plateau.cuts if self.plateau is not None else ())
         set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         total, wait = torch.zeros((), device=self.precision.device), 0.0
@@ -344,8 +355,25 @@ class Trainer:
                 self.metrics.write_many(self.step, "val", values)
                 if self.tb is not None:
                     self.tb.write_many(self.step, "val", values)
-        self._eval_pending = False
+        with _signals_blocked():  # the cut and the end of the pending evaluation are one step
+            if self.plateau is not None:
+                self._observe_plateau(values)
+            self._eval_pending = False
         return values
+
+    def _observe_plateau(self, values: dict[str, float]) -> None:
+        """Every process sees rank 0's metric (only rank 0 evaluates) and makes the same cut."""
+        metric = self.schedule.plateau_metric
+        value = float(values.get(metric, math.nan)) if self.dist.is_main else math.nan
+        if self.dist.distributed:
+            shared = torch.tensor([value], dtype=torch.float64, device=self.precision.device)
+            dist.broadcast(shared, src=0)
+            value = float(shared[0])
+        if math.isnan(value):
+            raise ValueError(f"schedule.plateau.metric={metric!r} is not among the evaluation's metrics")
+        if self.plateau.observe(self.step, value):
+            log.info("step %d: val %s %.4f has not improved on %.4f for %d evaluations: learning rate cut",
+                     self.step, metric, value, self.plateau.best, self.plateau.patience)
 
 
 def _max_memory_mb(precision: Precision) -> float:

@@ -45,6 +45,7 @@ import pandas as pd
 from model.eval.ava_cap import KeyframeRanks, cap_detections, take_consuming
 from model.eval.ava_io import (
     AvaInputError,
+    Tolerated,
     iter_detection_batches,
     read_ava_csv,
     read_exclusions,
@@ -108,18 +109,20 @@ def _keyframe_chunks(kf: np.ndarray, size: int) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def _load_groundtruth(source: Source) -> pd.DataFrame:
+def _load_groundtruth(source: Source, tolerated: Tolerated) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
-        return validate_frame(source, "<groundtruth DataFrame>", scored=False)
-    return read_ava_csv(source, scored=False)
+        return validate_frame(source, "<groundtruth DataFrame>", scored=False, tolerated=tolerated)
+    return read_ava_csv(source, scored=False, tolerated=tolerated)
 
 
-def _detection_blocks(source: Source) -> tuple[Callable[[], Iterator[tuple[int, pd.DataFrame]]], str]:
-    """A re-startable source of ``(first_line, frame)`` detection blocks, and its name."""
+def _detection_blocks(source: Source, tolerated: Tolerated
+                      ) -> tuple[Callable[[], Iterator[tuple[int, pd.DataFrame]]], str]:
+    """A re-startable source of ``(first_line, frame)`` detection blocks, and its name. Rows
+    are reported to ``tolerated`` on the first pass only (a second pass reads the same rows)."""
     if isinstance(source, pd.DataFrame):
-        frame = validate_frame(source, "<detections DataFrame>", scored=True)
+        frame = validate_frame(source, "<detections DataFrame>", scored=True, tolerated=tolerated)
         return (lambda: iter([(1, frame)])), "<detections DataFrame>"
-    first = iter_detection_batches(source)
+    first = iter_detection_batches(source, tolerated=tolerated)
     first_block = next(first)  # fail on an unreadable or empty file now, not mid-evaluation
     used = [False]
 
@@ -129,8 +132,14 @@ def _detection_blocks(source: Source) -> tuple[Callable[[], Iterator[tuple[int, 
             yield first_block
             yield from first
         else:
-            yield from iter_detection_batches(source)
+            yield from iter_detection_batches(source, tolerated=Tolerated(strict=False))
     return blocks, os.fspath(source)
+
+
+def _keyframe_codes(video: np.ndarray, timestamp: np.ndarray | int) -> np.ndarray:
+    """One int64 per keyframe: ``video << 32 | (timestamp + 2**31)``; timestamps may be
+    negative (the official evaluator keys them as ``"%s,%04d"``), validated to 32 bits."""
+    return np.left_shift(np.asarray(video, dtype=np.int64), 32) | (np.asarray(timestamp, dtype=np.int64) + 2**31)
 
 
 def frame_map(groundtruth_csv: Source, detections_csv: Source,
@@ -143,7 +152,12 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
     with the detection columns, rows in "file" order; a ``{id: name}`` label map; a set of
     ``(video_id, second)``). Detection rows on videos absent from the ground truth are false
     positives, as in the official evaluator, and produce a warning; ``strict=True`` makes
-    them an :class:`AvaInputError`.
+    them an :class:`AvaInputError`. So are malformed rows the official evaluator takes
+    without a word (an inverted detection box is dropped, a box outside [0, 1] scored as
+    given, ...: :func:`model.eval.ava_io.validate_frame`): by default they are handled as it
+    handles them with one warning per kind (count and first line), with ``strict=True`` the
+    first one is an error. A NaN score on a label-map row is always an error: the official
+    ranking of NaN scores follows its heap's memory layout, not the scores.
     """
     names = (dict(labelmap) if isinstance(labelmap, Mapping)
              else read_labelmap(labelmap, expected_classes=expected_classes))
@@ -153,20 +167,23 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
                             None, f"label ids must be >= 1, got {bad_ids}")
     excluded = (set(exclusions) if isinstance(exclusions, set)
                 else read_exclusions(exclusions) if exclusions is not None else set())
-    gt = _load_groundtruth(groundtruth_csv)
-    blocks, det_name = _detection_blocks(detections_csv)
+    tolerated = Tolerated(strict=strict)
+    gt = _load_groundtruth(groundtruth_csv, tolerated)
+    blocks, det_name = _detection_blocks(detections_csv, tolerated)
     num_class = max(names)
     class_ids = np.fromiter(names, dtype=np.int64)
     num_slots = num_class + 1
 
-    # One code per video (ground-truth videos first), one int64 per keyframe: video << 32 | second.
+    # One code per video (ground-truth videos first), one int64 per keyframe (_keyframe_codes).
     video_codes = {str(v): i for i, v in enumerate(gt["video_id"].array.categories)}
     num_gt_videos = len(video_codes)
 
     def excluded_keyframes() -> np.ndarray:
-        return np.array([video_codes[v] << 32 | t for v, t in excluded if v in video_codes], dtype=np.int64)
+        pairs = [(video_codes[v], t) for v, t in excluded if v in video_codes]
+        return _keyframe_codes(np.array([v for v, _ in pairs], dtype=np.int64),
+                               np.array([t for _, t in pairs], dtype=np.int64))
 
-    gt_kf = np.asarray(gt["video_id"].array.codes, dtype=np.int64) << 32 | gt["timestamp"].to_numpy()
+    gt_kf = _keyframe_codes(gt["video_id"].array.codes, gt["timestamp"].to_numpy())
     gt_rows = np.isin(gt["action_id"].to_numpy(), class_ids)
     if excluded:
         gt_rows &= ~np.isin(gt_kf, excluded_keyframes())
@@ -190,8 +207,14 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
                            dtype=np.int64)
             video = lut[np.asarray(video_ids.codes)]
             action = frame["action_id"].to_numpy()
-            kf = video << 32 | frame["timestamp"].to_numpy()
-            keep = np.isin(action, class_ids)
+            kf = _keyframe_codes(video, frame["timestamp"].to_numpy())
+            in_map = np.isin(action, class_ids)
+            unranked = in_map & np.isnan(frame["score"].to_numpy())
+            if unranked.any():
+                raise AvaInputError(det_name, first_line + int(np.flatnonzero(unranked)[0]),
+                                    "score is NaN (the official evaluator ranks NaN scores by its heap's memory "
+                                    "layout, not by score; refused)")
+            keep = in_map.copy()
             if excluded:
                 keep &= ~np.isin(kf, excluded_keyframes())
             unknown = keep & (video >= num_gt_videos)
@@ -212,7 +235,9 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         counts["passes"] += 1
 
     capped = cap_detections(stream)
-    messages: list[str] = []
+    messages: list[str] = tolerated.messages()
+    for text in messages:
+        warnings.warn(text, stacklevel=2)
     if counts["unknown"]:
         text = (f"{counts['unknown']} detection rows on {len(unknown_videos)} videos absent from the "
                 f"ground truth (first: {first_unknown[0][1]!r}, line {first_unknown[0][0]}); counted as "
@@ -266,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-e", "--exclusions", help="excluded timestamps CSV")
     parser.add_argument("--json", action="store_true", help='print {"mAP":..., "per_class_ap":{...}}')
     parser.add_argument("--strict", action="store_true",
-                        help="fail on detections of videos absent from the ground truth")
+                        help="fail on the first row the official evaluator accepts although it is malformed "
+                             "(inverted or NaN box, box outside [0, 1], negative timestamp, empty video id, "
+                             "infinite score, no score column) or on a video absent from the ground truth; "
+                             "without it such rows are handled as the official evaluator does, with a warning")
     parser.add_argument("--expected-classes", type=int, default=60,
                         help="entries the label map must have (0: any; default 60)")
     args = parser.parse_args(argv)

@@ -11,7 +11,11 @@ The formats are those of the official ActivityNet evaluator (``get_ava_performan
 * excluded timestamps: ``video_id,timestamp`` rows.
 
 Unlike the official reader, bad input is rejected with an :class:`AvaInputError` naming
-the file and the 1-based line instead of an ``AssertionError`` or a NumPy traceback.
+the file and the 1-based line instead of an ``AssertionError`` or a NumPy traceback. Rows the
+official evaluator takes without a word although they are malformed (an inverted box, a box
+outside [0, 1], a negative timestamp, ...) are handled as it handles them and counted in a
+:class:`Tolerated`, one warning per kind; ``Tolerated(strict=True)`` refuses them instead.
+Every rule, with what the official evaluator does: docs/evaluation.md, "Malformed rows".
 Parsing is done by Arrow's CSV reader, whose float parser rounds correctly, so every number is
 the float64 that Python's ``float()`` gives the official reader (the equality suite would see
 a difference).
@@ -23,6 +27,7 @@ import csv
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,7 @@ import pyarrow.csv as pacsv
 __all__ = [
     "AvaInputError",
     "BOX_COLUMNS",
+    "Tolerated",
     "DETECTION_COLUMNS",
     "read_labelmap",
     "read_ava_csv",
@@ -58,6 +64,50 @@ class AvaInputError(ValueError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+#: Timestamps are keyed in 32 bits (``video << 32 | timestamp + 2**31``); the official evaluator
+#: takes any integer, so a timestamp beyond this range is the one integer it scores and we refuse.
+TIMESTAMP_RANGE = (-(2**31), 2**31)
+#: What stands for an action id outside the 32-bit range: never in a label map (ids are >= 1).
+OUT_OF_RANGE_ACTION = -1
+
+
+@dataclass
+class Tolerated:
+    """Malformed rows the official evaluator accepts without a word, counted per kind.
+
+    ``check`` is given a mask of rows of one kind and what the official evaluator does with
+    them; by default they are counted (``messages()``: one line per file and kind, with the
+    count and the first line), with ``strict=True`` the earliest of them is an
+    :class:`AvaInputError` when the frame is settled (``settle``).
+    """
+
+    strict: bool = False
+    found: dict[tuple[str, str], list] = field(default_factory=dict)  # (file, kind) -> [count, line, what]
+    _pending: list[tuple[int, str, str]] = field(default_factory=list)  # strict: (line, path, message)
+
+    def check(self, path: object, bad: np.ndarray, first_line: int, kind: str, official: str) -> None:
+        if not bad.any():
+            return
+        line = int(np.flatnonzero(bad)[0]) + first_line
+        if self.strict:
+            self._pending.append((line, str(path), f"{kind} (without --strict: {official}, "
+                                                   "as the official evaluator does)"))
+            return
+        entry = self.found.setdefault((str(path), kind), [0, line, official])
+        entry[0] += int(bad.sum())
+
+    def settle(self) -> None:
+        """Strict: raise for the earliest line checked since the last call."""
+        if self._pending:
+            line, path, message = min(self._pending, key=lambda item: item[0])
+            self._pending.clear()
+            raise AvaInputError(path, line, message)
+
+    def messages(self) -> list[str]:
+        return [f"{path}: {count} row{'s' if count != 1 else ''} with {kind} (first: line {line}); {official}, "
+                "as the official evaluator does" for (path, kind), (count, line, official) in self.found.items()]
 
 
 _NAME = re.compile(r'^\s*(?:display_)?name:\s*"(?P<name>[^"]*)"')
@@ -126,7 +176,8 @@ def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _first_line_fields(path: PathLike, scored: bool) -> int:
-    """Field count of line 1 (7 or 8 for ground truth, 8 for detections); rejects empty files."""
+    """Field count of line 1 (7 or 8; detections without a score are 7 fields, which the
+    official reader scores 1.0); rejects empty files."""
     try:
         with open(path, "rb") as handle:
             first = handle.readline()
@@ -135,10 +186,16 @@ def _first_line_fields(path: PathLike, scored: bool) -> int:
     if not first.strip():
         raise AvaInputError(path, None if not first else 1, "empty file" if not first else "empty first line")
     fields = first.count(b",") + 1
-    if fields not in ((8,) if scored else (7, 8)):
-        expected = "8 fields (with a score)" if scored else "7 or 8 fields"
-        raise AvaInputError(path, 1, f"expected {expected}, got {fields}")
+    if fields not in (7, 8):
+        raise AvaInputError(path, 1, f"expected 7 or 8 fields{' (the 8th a score)' if scored else ''}, got {fields}")
     return fields
+
+
+def _scoreless(frame: pd.DataFrame, path: object, first_line: int, tolerated: Tolerated) -> pd.DataFrame:
+    """Detections of 7 fields: the official reader gives every row the score 1.0."""
+    tolerated.check(path, np.ones(len(frame), dtype=bool), first_line, "no score (7 fields)",
+                    "every row scored 1.0")
+    return frame.assign(score=np.ones(len(frame)))
 
 
 def _csv_options(names: list[str], kept: list[str], block_size: int | None = None) -> dict[str, object]:
@@ -150,13 +207,14 @@ def _csv_options(names: list[str], kept: list[str], block_size: int | None = Non
                                                     null_values=[], strings_can_be_null=False)}
 
 
-def iter_detection_batches(path: PathLike, *, block_size: int | None = None
+def iter_detection_batches(path: PathLike, *, block_size: int | None = None, tolerated: Tolerated | None = None
                            ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Stream a detections CSV as ``(first_line, frame)`` blocks of whole lines, each validated
     like :func:`read_ava_csv`. Blocks are cut here rather than by Arrow's streaming reader,
     which buffers the whole file ahead; memory stays at about one block."""
-    _first_line_fields(path, scored=True)
-    names = list(DETECTION_COLUMNS)
+    tolerated = tolerated if tolerated is not None else Tolerated(strict=True)
+    fields = _first_line_fields(path, scored=True)
+    names = list(DETECTION_COLUMNS[:fields])
     options = _csv_options(names, names)
     size = block_size or DETECTION_BLOCK_BYTES
     line = 1
@@ -176,18 +234,20 @@ def iter_detection_batches(path: PathLike, *, block_size: int | None = None
             try:
                 table = pacsv.read_csv(pa.BufferReader(chunk), **options)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise _locate_bad_field(path, exc, 8, 8) from None
+                raise _locate_bad_field(path, exc, fields, fields) from None
             del chunk
             rows = table.num_rows
             frame = _arrow_to_frame(table)
             del table
-            yield line, validate_frame(frame, path, scored=True, first_line=line)
+            if fields == 7:
+                frame = _scoreless(frame, path, line, tolerated)
+            yield line, validate_frame(frame, path, scored=True, first_line=line, tolerated=tolerated)
             line += rows
             if at_end:
                 return
 
 
-def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
+def read_ava_csv(path: PathLike, *, scored: bool, tolerated: Tolerated | None = None) -> pd.DataFrame:
     """Read a ground-truth (``scored=False``) or detection (``scored=True``) CSV.
 
     Returns a frame with columns ``video_id`` (categorical str), ``timestamp`` and
@@ -195,7 +255,9 @@ def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
     the official reader), rows in file order: row ``i`` is line ``i + 1``. Parsed by Arrow's
     multithreaded CSV reader (correctly rounded floats, dictionary-encoded video ids, about
     50 bytes a row); any parse failure is re-examined line by line to name the culprit.
+    Malformed rows the official evaluator accepts go to ``tolerated`` (refused when it is None).
     """
+    tolerated = tolerated if tolerated is not None else Tolerated(strict=True)
     fields = _first_line_fields(path, scored)
     names = list(DETECTION_COLUMNS[:fields])
     kept = names if scored else names[:7]
@@ -205,7 +267,9 @@ def read_ava_csv(path: PathLike, *, scored: bool) -> pd.DataFrame:
         raise _locate_bad_field(path, exc, fields, len(kept)) from None
     frame = _arrow_to_frame(table)
     del table
-    return validate_frame(frame, path, scored=scored)
+    if scored and fields == 7:
+        frame = _scoreless(frame, path, 1, tolerated)
+    return validate_frame(frame, path, scored=scored, tolerated=tolerated)
 
 
 def _locate_bad_field(path: PathLike, exc: Exception, fields: int, checked: int) -> AvaInputError:
@@ -214,11 +278,16 @@ def _locate_bad_field(path: PathLike, exc: Exception, fields: int, checked: int)
     with open(path, newline="") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):
             if len(row) != fields:
-                return AvaInputError(path, number, f"expected {fields} fields like line 1, got {len(row)}")
+                mixed = " (the official evaluator scores 7-field rows 1.0 among 8-field ones; this reader needs " \
+                        "one width per file)" if sorted((fields, len(row))) == [7, 8] else ""
+                return AvaInputError(path, number, f"expected {fields} fields like line 1, got {len(row)}{mixed}")
             for column, value in zip(DETECTION_COLUMNS[1:checked], row[1:checked]):
                 if column in ("timestamp", "action_id"):
                     if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
                         return AvaInputError(path, number, f"{column} {value!r} is not an integer")
+                    if "+" in value:
+                        return AvaInputError(path, number, f"{column} {value!r} has a plus sign (the official "
+                                             "evaluator reads it as an integer; this reader refuses it)")
                 else:
                     try:
                         float(value)
@@ -232,15 +301,26 @@ def _first_bad(path: object, bad: np.ndarray, message: str, first_line: int) -> 
         raise AvaInputError(path, int(np.flatnonzero(bad)[0]) + first_line, message)
 
 
-def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_line: int = 1) -> pd.DataFrame:
+def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_line: int = 1,
+                   tolerated: Tolerated | None = None) -> pd.DataFrame:
     """Check and normalise a detection/ground-truth frame, read from a file or built in memory.
 
-    Errors name row ``i + first_line`` (the file line for frames read from a file).
-    Rejects empty video ids, negative or non-integer timestamps and action ids, non-finite
-    numbers, boxes outside [0, 1] and inverted boxes (x2 < x1 or y2 < y1). Zero-area boxes pass:
-    the official evaluator drops them from detections, and so does ``frame_map``.
+    Errors name row ``i + first_line`` (the file line for frames read from a file). Refused
+    always, as the official evaluator fails on them too: missing video ids, non-integer
+    timestamps and action ids, non-numeric boxes and scores, inverted ground-truth boxes. Also
+    refused, although the official evaluator takes them: timestamps beyond 32 bits.
+    Handled as the official evaluator handles them and reported to ``tolerated`` (which
+    refuses them when strict, or when it is None): empty video ids, negative timestamps, action
+    ids that are negative or beyond 32 bits (outside every label map: dropped), boxes outside
+    [0, 1] or with infinite coordinates (scored as given), inverted detection boxes and
+    detection boxes with a NaN coordinate (dropped after the 50-row cap), infinite scores.
+    Zero-area detection boxes pass silently: the official evaluator drops them, and so does
+    ``frame_map``. NaN scores are checked by ``frame_map`` on the label-map rows only, since
+    the official reader skips other rows before it reads their score.
     Arrays already of the right dtype are used as they are, not copied.
     """
+    tolerated = tolerated if tolerated is not None else Tolerated(strict=True)
+    kind = "detection" if scored else "ground-truth"
     required = list(DETECTION_COLUMNS if scored else DETECTION_COLUMNS[:-1])
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -252,11 +332,11 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_lin
     if video.categories.dtype != object and not pd.api.types.is_string_dtype(video.categories.dtype):
         video = video.rename_categories([str(c) for c in video.categories])
     codes = np.asarray(video.codes)
-    blank = codes < 0
-    empty_codes = [i for i, c in enumerate(video.categories) if str(c).strip() == ""]
+    _first_bad(path, codes < 0, "empty row or missing video id", first_line)
+    empty_codes = [i for i, c in enumerate(video.categories) if str(c) == ""]
     if empty_codes:
-        blank |= np.isin(codes, empty_codes)
-    _first_bad(path, blank, "empty row or empty video id", first_line)
+        tolerated.check(path, np.isin(codes, empty_codes), first_line, "an empty video id",
+                        "scored as a video named ''")
     columns["video_id"] = video
     for column in ("timestamp", "action_id"):
         values = frame[column]
@@ -266,8 +346,19 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_lin
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             _first_bad(path, ~np.isfinite(numbers) | (numbers != np.round(numbers)),
                        f"{column} is not an integer", first_line)
+            _first_bad(path, np.abs(numbers) >= 2.0**62, f"{column} is beyond 62 bits", first_line)
             array = numbers.astype(np.int64)
-        _first_bad(path, (array < 0) | (array >= 2**31), f"{column} is negative or too large", first_line)
+        if column == "timestamp":
+            low, high = TIMESTAMP_RANGE
+            _first_bad(path, (array < low) | (array >= high), "timestamp beyond 32 bits (the official evaluator "
+                       "takes any integer; this one keys keyframes in 32 bits and refuses it)", first_line)
+            tolerated.check(path, array < 0, first_line, "a negative timestamp", "scored as its own keyframe")
+        else:
+            out_of_range = (array < 0) | (array >= 2**31)
+            tolerated.check(path, out_of_range, first_line, "an action id that is negative or beyond 32 bits",
+                            "dropped, as every id outside the label map")
+            if out_of_range.any():
+                array = np.where(out_of_range, OUT_OF_RANGE_ACTION, array)
         columns[column] = array
     for column in (*BOX_COLUMNS, "score"):
         if column == "score" and not scored:
@@ -276,13 +367,32 @@ def validate_frame(frame: pd.DataFrame, path: object, *, scored: bool, first_lin
         values = frame[column]
         if values.dtype != np.float64:
             values = pd.to_numeric(values, errors="coerce")
-        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        _first_bad(path, ~np.isfinite(array), f"{column} is not a finite number", first_line)
-        if column != "score":
-            _first_bad(path, (array < 0.0) | (array > 1.0), f"{column} is outside [0, 1]", first_line)
-        columns[column] = array
-    _first_bad(path, (columns["x2"] < columns["x1"]) | (columns["y2"] < columns["y1"]),
-               "inverted box (x2 < x1 or y2 < y1)", first_line)
+            _first_bad(path, values.isna().to_numpy() & frame[column].notna().to_numpy(),
+                       f"{column} is not a number", first_line)
+        columns[column] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    boxes = np.stack([columns[c] for c in BOX_COLUMNS], axis=1)
+    nan_box = np.isnan(boxes).any(axis=1)
+    if scored:
+        if tolerated.strict:  # without --strict, frame_map refuses NaN scores on label-map rows only
+            _first_bad(path, np.isnan(columns["score"]), "score is NaN", first_line)
+        tolerated.check(path, np.isinf(columns["score"]), first_line, "an infinite score", "ranked as given")
+        tolerated.check(path, nan_box, first_line, "a NaN box coordinate", "dropped after the 50-row cap")
+    else:
+        _first_bad(path, nan_box, "NaN box coordinate in the ground truth (the official evaluator's IoU with it "
+                   "is NaN and its matching then depends on NumPy's argmax of NaN; refused)", first_line)
+    inverted = (columns["x2"] < columns["x1"]) | (columns["y2"] < columns["y1"])
+    if scored:
+        tolerated.check(path, inverted, first_line, "an inverted box (x2 < x1 or y2 < y1)",
+                        "dropped after the 50-row cap")
+    else:
+        _first_bad(path, inverted, "inverted ground-truth box (x2 < x1 or y2 < y1); the official evaluator "
+                   "fails on it too", first_line)
+    finite = np.isfinite(boxes)
+    tolerated.check(path, (~finite & ~np.isnan(boxes)).any(axis=1), first_line,
+                    f"an infinite {kind} box coordinate", "scored as given")
+    tolerated.check(path, (finite & ((boxes < 0.0) | (boxes > 1.0))).any(axis=1), first_line,
+                    f"a {kind} box outside [0, 1]", "scored as given")
+    tolerated.settle()
     return pd.DataFrame({c: columns[c] for c in DETECTION_COLUMNS}, copy=False)
 
 

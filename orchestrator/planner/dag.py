@@ -5,6 +5,8 @@
     pretrain.k600.<backbone>                      one per backbone, shared by its members
       -> finetune_ava.train.<member>              train split, the member's schedule
            -> evaluate.val.<member>               val, the member's test-time augmentation
+           -> evaluate.val_single_scale.<member>  one "++" member again at one scale, no flip
+                                                  (experiment.single_scale_of; not in the ensemble)
       -> finetune_ava.trainval.<member>           train+val, 1.5x the schedule
            -> evaluate.test.<member>              test inference, same augmentation
     evaluate.val.*  -> ensemble.val               mean of the members' scores: the leaderboard
@@ -33,6 +35,9 @@ from orchestrator.planner.resolve import Resolver
 # input role -> (upstream job name, path relative to its run dir), or a dict of those.
 InputRef = tuple[str, str]
 InputSpec = dict[str, InputRef | dict[str, InputRef]]
+
+#: Name prefix of the single-scale val evaluation of a "++" member (``experiment.single_scale_of``).
+SINGLE_SCALE_PREFIX = "evaluate.val_single_scale."
 
 # Keys that name places, not content: excluded from the content hash.
 _UNHASHED_TOP_LEVEL = ("inputs", "resources")
@@ -148,6 +153,16 @@ class DagBuilder:
                 schedule=self.r.schedule_block(spec["schedule"], "kinetics"))
         return jobs
 
+    def add_single_scale_evaluation(self, member: str, evaluation: PlannedJob, data: dict) -> PlannedJob:
+        """``evaluate.val_single_scale.<member>``: the checkpoint ``evaluation`` reads, evaluated
+        with ``data`` (the same split, the single test scale, no flip): Table 2's "SlowFast,
+        16x8" beside "SlowFast++, 16x8". It feeds no ensemble; its ``single_scale_of`` block
+        says so, and the leaderboards label the row from it."""
+        return self.add("evaluate", f"{SINGLE_SCALE_PREFIX}{member}", model=evaluation.config["model"],
+                        data=data, schedule=evaluation.config["schedule"], inputs=dict(evaluation.inputs),
+                        extra={"single_scale_of": {"member": member, "evaluation": evaluation.name,
+                                                   "in_ensemble": False}})
+
     def ensemble_and_export(self, split: str, evaluations: dict[str, PlannedJob], dataset_key: str,
                             export_format: str | None) -> None:
         data = self.r.cfg["datasets"][dataset_key]
@@ -175,6 +190,37 @@ def _require(cfg: Mapping[str, Any], *paths: tuple[str, str]) -> None:
                                 f"(add it to the experiment's defaults list)")
 
 
+#: What a member's ``max_iters`` measures (``experiment.member_iters_split``): its run on train,
+#: or its run on train+val (the report's "18k vs. 16k iterations", docs/fidelity.md).
+MEMBER_ITERS_SPLITS = ("train", "trainval")
+
+
+def member_length_factors(experiment: Mapping[str, Any], spec: Mapping[str, Any],
+                          trainval_factor: float) -> dict[str, float]:
+    """{split: factor applied to the member's stated length} for its train and train+val runs.
+
+    A member without ``max_iters`` takes the recipe's length, which is the train run's (Sec. 2
+    "We train for 12k iterations (58 epochs for ~211k data)"); a stated ``max_iters`` is the
+    length of the split ``experiment.member_iters_split`` names, the other split's is derived
+    with ``trainval_factor`` ("1.5x longer than when training on train only")."""
+    iters_split = experiment.get("member_iters_split", "train")
+    if iters_split not in MEMBER_ITERS_SPLITS:
+        raise PlanningError(f"experiment.member_iters_split={iters_split!r}: expected one of "
+                            f"{', '.join(MEMBER_ITERS_SPLITS)}")
+    if spec.get("max_iters") is None or iters_split == "train":
+        return {"train": 1.0, "trainval": trainval_factor}
+    return {"train": 1.0 / trainval_factor, "trainval": 1.0}
+
+
+def plateau_cuts_of(train_run: PlannedJob, schedule: dict[str, Any]) -> dict[str, Any]:
+    """A train+val schedule under the plateau rule: train+val has no val split to watch, so it
+    cuts where its train run cut (``result.json``'s ``lr_cuts``, read by the job), scaled by
+    the ratio of the two lengths (1.5x)."""
+    ratio = schedule["max_iters"] / train_run.config["schedule"]["max_iters"]
+    fixed = {key: value for key, value in schedule.items() if key != "plateau"}
+    return {**fixed, "name": "steps", "steps": [], "steps_from": {"input": "lr_cuts", "factor": ratio}}
+
+
 def plan_ensemble_ava(b: DagBuilder) -> None:
     cfg = b.r.cfg
     experiment, schedule_key = cfg["experiment"], "ava"
@@ -187,20 +233,40 @@ def plan_ensemble_ava(b: DagBuilder) -> None:
             raise PlanningError(f"experiment.members.{member}.backbone={spec['backbone']!r} is not in experiment.pretrain")
         model_key = experiment["pretrain"][spec["backbone"]]["model"]
         model = b.r.model_block(model_key, "ava", "ava", nl_context=spec.get("nl_context"))
-        for train_split, eval_split, factor in (("train", val_split, 1.0), ("trainval", test_split, trainval_factor)):
-            schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"), length_factor=factor)
+        factors = member_length_factors(experiment, spec, trainval_factor)
+        train_run: PlannedJob | None = None
+        for train_split, eval_split in (("train", val_split), ("trainval", test_split)):
+            schedule = b.r.schedule_block(schedule_key, "ava", max_iters=spec.get("max_iters"),
+                                          length_factor=factors[train_split])
+            inputs: InputSpec = {"init_checkpoint": (pretrained[spec["backbone"]].name,
+                                                     checkpoint_of(pretrained[spec["backbone"]]))}
+            if schedule["name"] == "plateau":
+                if train_split == "train" and schedule["eval_every"] <= 0:
+                    raise PlanningError(f"schedules.{schedule_key}.lr_cuts=plateau cuts the learning rate when the "
+                                        "val mAP stops improving: it needs in-training evaluation (set "
+                                        "scale.eval_every or schedules.ava.eval_every > 0)")
+                if train_split == "trainval" and train_run is not None:
+                    schedule = plateau_cuts_of(train_run, schedule)
+                    inputs["lr_cuts"] = (train_run.name, "result.json")
             # Test-time augmentation is given to the evaluation only, so that changing it
             # re-runs the evaluations, not the fine-tunes.
             common = dict(train_iou_thresh=spec.get("train_iou_thresh"), train_jitter_scales=spec.get("train_jitter_scales"))
             finetune = b.add("finetune_ava", f"finetune_ava.{train_split}.{member}", model=model,
                              data=b.r.data_block(model_key, "ava", train_split, **common), schedule=schedule,
-                             inputs={"init_checkpoint": (pretrained[spec["backbone"]].name,
-                                                         checkpoint_of(pretrained[spec["backbone"]]))})
+                             inputs=inputs)
+            if train_split == "train":
+                train_run = finetune
             evaluations[eval_split][member] = b.add(
                 "evaluate", f"evaluate.{eval_split}.{member}", model=model,
                 data=b.r.data_block(model_key, "ava", eval_split, tta=spec.get("tta", "single"), **common),
                 schedule=schedule,
                 inputs={"checkpoint": (finetune.name, checkpoint_of(finetune))})
+            if train_split == "train" and member == experiment.get("single_scale_of"):
+                b.add_single_scale_evaluation(member, evaluations[eval_split][member],
+                                              b.r.data_block(model_key, "ava", eval_split, tta="single", **common))
+    single_scale_of = experiment.get("single_scale_of")
+    if single_scale_of is not None and single_scale_of not in experiment["members"]:
+        raise PlanningError(f"experiment.single_scale_of={single_scale_of!r} is not in experiment.members")
     b.ensemble_and_export(val_split, evaluations[val_split], "ava", None)
     b.ensemble_and_export(test_split, evaluations[test_split], "ava", "ava_csv")
 

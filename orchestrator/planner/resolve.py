@@ -116,18 +116,26 @@ class Resolver:
         lr_override = (self.scale.get("base_lr") or {}).get(task)
         if lr_override is not None:
             lr_scale = float(lr_override) / float(recipe["base_lr"])
-        if recipe["name"] == "steps":
+        name = recipe["name"]
+        if name == "steps":
             steps = [int(round(f * total)) for f in recipe.get("step_fractions", [])]
         else:
             steps = [int(round(s * iters_factor)) for s in recipe.get("steps", [])]
+        extra: dict[str, Any] = {}
+        if name == "steps" and recipe.get("lr_cuts", "fixed") == "plateau":
+            # Sec. 2 "when validation error saturates": cut points decided in training (see
+            # configs/schedule/ava_steps.yaml); the planner gives train+val runs theirs.
+            name, steps = "plateau", []
+            extra["plateau"] = {key: recipe["plateau"][key] for key in ("metric", "patience", "min_delta", "max_cuts")}
         return {
-            "name": recipe["name"], "base_lr": float(recipe["base_lr"]) * lr_scale, "max_iters": total,
+            "name": name, "base_lr": float(recipe["base_lr"]) * lr_scale, "max_iters": total,
             "warmup_iters": warmup, "warmup_start_lr": float(recipe["warmup_start_lr"]) * lr_scale,
             "steps": steps, "lr_decay": float(recipe["lr_decay"]), "momentum": float(recipe["momentum"]),
             "weight_decay": float(recipe["weight_decay"]), "bn_group_size": int(recipe["bn_group_size"]),
             "global_batch": global_batch,
             "checkpoint_every": int(self.scale.get("checkpoint_every") or recipe["checkpoint_every"]),
             "eval_every": int(self.scale["eval_every"] if self.scale.get("eval_every") is not None else recipe["eval_every"]),
+            **extra,
         }
 
     def resources(self, kind: str) -> dict[str, Any]:

@@ -1,9 +1,17 @@
 """`leaderboard`: AVA by val frame-mAP (members and ensembles); Kinetics by the challenge
 metric, the mean of top-1 and top-5 error (lower is better), as in the ActivityNet 2019
-Kinetics-700 challenge."""
+Kinetics-700 challenge.
+
+AVA rows say how they were tested (``tta``: one scale, or "++" = several scales + flip, from
+the job's ``data.tta_scales`` / ``data.tta_flip``) and whether the ensemble averages them
+(``in_ensemble``): the single-scale evaluation of a "++" member (``single_scale_of`` in its
+config, ``experiment.single_scale_of``) is ranked with the rest but feeds no ensemble; it is
+there to show Table 2's "++" gain.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,7 +21,30 @@ from sqlalchemy.orm import Session
 from orchestrator.db.models import Experiment, Job
 from orchestrator.views.metrics import FRAME_MAP, TOP1, TOP5, latest_metric_values
 
-__all__ = ["AvaRow", "KineticsRow", "ava_leaderboard", "kinetics_leaderboard", "challenge_error"]
+__all__ = ["AvaRow", "KineticsRow", "PlusGain", "ava_leaderboard", "kinetics_leaderboard", "challenge_error",
+           "plus_gains", "tta_label", "TTA_CONFIG_PATHS"]
+
+#: The config fields an AVA row's labels come from, as JSON paths the database extracts.
+TTA_CONFIG_PATHS = (("data", "tta_scales"), ("data", "tta_flip"), ("single_scale_of", "member"))
+
+
+def tta_label(scales: Any, flip: Any) -> str:
+    """``"single (256)"``, ``"++ (224/256/320 + flip)"``, or "" when the config does not say.
+
+    Accepts the values as a database's JSON extraction returns them as text (a JSON list, "1" /
+    "true" for a flag) or as Python values."""
+    if isinstance(scales, str):
+        try:
+            scales = json.loads(scales)
+        except ValueError:
+            return ""
+    if not isinstance(scales, list) or not scales:
+        return ""
+    flipped = str(flip).lower() in ("1", "true")
+    sizes = "/".join(str(int(s)) for s in scales)
+    if len(scales) == 1 and not flipped:
+        return f"single ({sizes})"
+    return f"++ ({sizes}{' + flip' if flipped else ''})"
 
 
 @dataclass(frozen=True)
@@ -24,9 +55,26 @@ class AvaRow:
     kind: str
     is_ensemble: bool
     frame_map: float
+    tta: str = ""              # tta_label of the evaluation; "" for ensembles and unknown configs
+    in_ensemble: bool = False  # averaged by the experiment's ensemble (members' evaluations)
+    single_scale_of: str = ""  # the member whose "++" evaluation this single-scale one mirrors
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PlusGain:
+    """Table 2's comparison on our runs: one member's train checkpoint on val, "++" vs one scale."""
+
+    experiment: str
+    member: str
+    single: float
+    plus: float
+
+    @property
+    def gain(self) -> float:
+        return self.plus - self.single
 
 
 @dataclass(frozen=True)
@@ -57,6 +105,15 @@ def _jobs_of_task(session: Session, task: str, experiment: str | None):
     return {job_id: (name, kind, exp) for job_id, name, kind, exp in session.connection().execute(query).all()}
 
 
+def _tta_fields(session: Session, job_ids: list[int]) -> dict[int, tuple[Any, Any, Any]]:
+    """{job_id: (tta_scales, tta_flip, single_scale_of.member)} as the database extracts them."""
+    if not job_ids:
+        return {}
+    paths = [Job.config[path].as_string() for path in TTA_CONFIG_PATHS]
+    query = select(Job.id, *paths).where(Job.id.in_(job_ids))
+    return {job_id: tuple(values) for job_id, *values in session.connection().execute(query).all()}
+
+
 def ava_leaderboard(session: Session, experiment: str | None = None) -> list[AvaRow]:
     """Every AVA job that reported val frame_map, best first (ties: by job id)."""
     jobs = _jobs_of_task(session, "ava", experiment)
@@ -64,10 +121,31 @@ def ava_leaderboard(session: Session, experiment: str | None = None) -> list[Ava
     if experiment is not None:
         job_ids = job_ids.where(Experiment.name == experiment)
     values = latest_metric_values(session, [FRAME_MAP], job_ids)
-    rows = [AvaRow(experiment=jobs[job_id][2], job_id=job_id, job=jobs[job_id][0], kind=jobs[job_id][1],
-                   is_ensemble=jobs[job_id][1] == "ensemble", frame_map=metrics[FRAME_MAP])
-            for job_id, metrics in values.items() if job_id in jobs]
+    scored = [job_id for job_id in values if job_id in jobs]
+    labels = _tta_fields(session, scored)
+    rows = []
+    for job_id in scored:
+        name, kind, exp = jobs[job_id]
+        scales, flip, mirrored = labels.get(job_id, (None, None, None))
+        is_ensemble = kind == "ensemble"
+        rows.append(AvaRow(experiment=exp, job_id=job_id, job=name, kind=kind, is_ensemble=is_ensemble,
+                           frame_map=values[job_id][FRAME_MAP],
+                           tta="" if is_ensemble else tta_label(scales, flip),
+                           in_ensemble=kind == "evaluate" and not mirrored, single_scale_of=mirrored or ""))
     return sorted(rows, key=lambda row: (-row.frame_map, row.job_id))
+
+
+def plus_gains(rows: list[AvaRow]) -> list[PlusGain]:
+    """For each single-scale evaluation, the "++" evaluation of the same member beside it."""
+    by_member = {(row.experiment, row.job.rsplit(".", 1)[-1]): row for row in rows
+                 if row.in_ensemble and row.tta.startswith("++")}
+    gains = []
+    for row in rows:
+        plus = by_member.get((row.experiment, row.single_scale_of)) if row.single_scale_of else None
+        if plus is not None:
+            gains.append(PlusGain(experiment=row.experiment, member=row.single_scale_of,
+                                  single=row.frame_map, plus=plus.frame_map))
+    return gains
 
 
 def kinetics_leaderboard(session: Session, experiment: str | None = None) -> list[KineticsRow]:

@@ -104,6 +104,9 @@ def test_seven_members_span_the_four_axes(ava_paper: DictConfig) -> None:
     assert {m.train_iou_thresh for m in sf16} == {0.75, 0.9}
     assert {m.nl_context for m in sf16} == {True, False}
     assert {m.max_iters for m in sf16} == {18000, 16000}
+    # ... read as train+val lengths (1.5 x the 12k of "We train for 12k iterations"); the
+    # planner derives the train runs (tests/orchestrator/test_planner.py).
+    assert ava_paper.experiment.member_iters_split == "trainval"
     assert {tuple(m.train_jitter_scales) for m in sf16} == {(256, 340), (256, 360)}
     assert all(m.tta == "plus" for m in sf16)
     # The report names the axes, not the five combinations: two members at IoU 0.75 is the

@@ -106,7 +106,7 @@ def test_the_demo_finishes_with_every_job_completed(demo_run):
     engine = open_database(runs_root=demo_run["runs_root"])
     with session_scope(engine) as session:
         states = dict(session.execute(select(Job.name, Job.state)).all())
-    assert len(states) == 34
+    assert len(states) == 35  # 34 + the single-scale val evaluation of one "++" member
     assert set(states.values()) == {"COMPLETED"}, {n: s for n, s in states.items() if s != "COMPLETED"}
     kinds = {name.split(".")[0] for name in states}
     assert kinds == {"pretrain", "finetune_ava", "evaluate", "ensemble", "export"}
@@ -135,9 +135,12 @@ def test_the_ensemble_learned_and_is_on_the_leaderboard(demo_run):
     engine = open_database(runs_root=demo_run["runs_root"])
     with session_scope(engine) as session:
         rows = ava_leaderboard(session, "ensemble_ava")
-    members = [row.frame_map for row in rows if not row.is_ensemble]
+    members = [row.frame_map for row in rows if row.in_ensemble]
     ensemble = [row.frame_map for row in rows if row.is_ensemble]
     assert len(members) == 7 and len(ensemble) == 1
+    # The single-scale evaluation of one "++" member is on the board, labelled, in no ensemble.
+    single = [row for row in rows if row.single_scale_of]
+    assert len(single) == 1 and not single[0].in_ensemble and single[0].tta.startswith("single")
     print(f"members {sorted(members)}, median {statistics.median(members):.4f}, ensemble {ensemble[0]:.4f}")
     run_dir = demo_run["runs_root"] / "ensemble_ava" / "ensemble.val"
     data_cfg = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from model.engine.schedules import (LRSchedule, ScheduleError, cosine_lr, linearly_scaled_lr,
+from model.engine.schedules import (LRSchedule, PlateauCuts, ScheduleError, cosine_lr, linearly_scaled_lr,
                                     longer_schedule, step_lr)
 
 
@@ -59,3 +59,43 @@ def test_resume_with_another_schedule_is_refused():
     a.check_compatible(LRSchedule.from_config(a.state_dict()).state_dict())
     with pytest.raises(ScheduleError):
         b.check_compatible(a.state_dict())
+
+
+def test_plateau_cuts_when_the_val_metric_stops_improving():
+    # Sec. 2: "reducing the learning rate 10x when validation error saturates".
+    cuts = PlateauCuts(patience=2, min_delta=0.001, max_cuts=2)
+    # improves, improves, stalls twice (the second stall cuts at 4000), improves, stalls twice
+    # (cut at 7000), stalls twice more: no third cut (max_cuts).
+    for step, value in [(1000, 0.20), (2000, 0.25), (3000, 0.2505), (4000, 0.24), (5000, 0.27),
+                        (6000, 0.27), (7000, 0.26), (8000, 0.26), (9000, 0.26)]:
+        cuts.observe(step, value)
+    assert cuts.cuts == [4000, 7000] and cuts.best == 0.27
+    schedule = LRSchedule("plateau", base_lr=0.1, max_iters=10000, lr_decay=0.1)
+    assert schedule.lr_at(3999, cuts.cuts) == pytest.approx(0.1)
+    assert schedule.lr_at(4000, cuts.cuts) == pytest.approx(0.01)
+    assert schedule.lr_at(9999, cuts.cuts) == pytest.approx(0.001)
+    assert schedule.lr_at(9999) == pytest.approx(0.1)  # no cut decided: the base rate
+
+
+def test_plateau_state_round_trips_and_refuses_a_missing_metric():
+    cuts = PlateauCuts(patience=1)
+    cuts.observe(10, 0.5)
+    cuts.observe(20, 0.4)
+    restored = PlateauCuts(patience=1)
+    restored.load_state_dict(cuts.state_dict())
+    assert restored == cuts and restored.cuts == [20]
+    with pytest.raises(ScheduleError, match="not a number"):
+        cuts.observe(30, float("nan"))
+
+
+def test_plateau_config_and_the_fixed_schedules_checkpoint_form():
+    schedule = LRSchedule.from_config({"name": "plateau", "base_lr": 0.8, "max_iters": 100,
+                                       "plateau": {"metric": "frame_map", "patience": 3, "min_delta": 0.002,
+                                                   "max_cuts": 1}})
+    assert (schedule.plateau_patience, schedule.plateau_min_delta, schedule.plateau_max_cuts) == (3, 0.002, 1)
+    assert PlateauCuts.of(schedule) == PlateauCuts(patience=3, min_delta=0.002, max_cuts=1)
+    # A steps schedule's checkpoint state has no plateau fields (checkpoints written before the
+    # rule existed still resume).
+    assert not any(k.startswith("plateau") for k in LRSchedule("steps", base_lr=0.1, max_iters=10).state_dict())
+    with pytest.raises(ScheduleError, match="patience >= 1"):
+        LRSchedule("plateau", base_lr=0.1, max_iters=10, plateau_patience=0)

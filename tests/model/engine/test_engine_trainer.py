@@ -92,3 +92,60 @@ def test_preemption_checkpoint_mid_step_resumes_exactly(tmp_path):
         assert torch.equal(value, resumed.core.state_dict()[name]), name
     assert deterministic_view(read_metrics(tmp_path / "int" / "metrics.jsonl")) == \
         deterministic_view(read_metrics(tmp_path / "ref" / "metrics.jsonl"))
+
+
+def _plateau_trainer(run_dir, scripted):
+    """Steps schedule decided by the report's rule; the val metric is scripted per step so the
+    cuts are known: stalls at steps 6 and 12 (patience 1)."""
+    from model.engine.schedules import LRSchedule
+
+    schedule = LRSchedule("plateau", base_lr=0.2, max_iters=15, warmup_iters=2, warmup_start_lr=0.01,
+                          lr_decay=0.1, plateau_metric="top1", plateau_patience=1)
+    trainer = build_trainer(run_dir, max_iters=15, checkpoint_every=100, eval_every=3, schedule=schedule)
+    trainer.evaluate = lambda model, step: {"top1": scripted[step]}
+    return trainer
+
+
+def test_plateau_cuts_follow_the_val_metric_and_survive_an_exact_resume(tmp_path):
+    scripted = {3: 0.40, 6: 0.40, 9: 0.50, 12: 0.45, 15: 0.55}
+    reference = _plateau_trainer(tmp_path / "ref", scripted)
+    reference.run()
+    assert reference.plateau.cuts == [6, 12]
+    lrs = {r["step"]: r["value"] for r in read_metrics(tmp_path / "ref" / "metrics.jsonl")
+           if r["name"] == "lr" and r["split"] == "train"}
+    # metrics are written after the step: the lr of step n-1 is logged at step n.
+    assert lrs[6] == pytest.approx(0.2) and lrs[7] == pytest.approx(0.02)
+    assert lrs[13] == pytest.approx(0.002)
+
+    interrupted = _plateau_trainer(tmp_path / "int", scripted)
+
+    class Preempted(Exception):
+        pass
+
+    def step_then_preempt(model, batch, precision):
+        out = classification_step(model, batch, precision)
+        if interrupted.step == 10:  # after the first cut, before the second
+            interrupted.checkpoint_now()
+            raise Preempted
+        return out
+
+    interrupted.step_fn = step_then_preempt
+    with pytest.raises(Preempted):
+        interrupted.run()
+    state, _ = CheckpointStore(tmp_path / "int" / "checkpoints", 2).load_latest(map_location="cpu")
+    assert state["plateau"] == {"best": 0.5, "stale": 0, "cuts": [6]}
+    resumed = _plateau_trainer(tmp_path / "int", scripted)
+    resumed.run()
+    assert resumed.plateau.cuts == [6, 12]
+    for name, value in reference.core.state_dict().items():
+        assert torch.equal(value, resumed.core.state_dict()[name]), name
+    assert deterministic_view(read_metrics(tmp_path / "int" / "metrics.jsonl")) == \
+        deterministic_view(read_metrics(tmp_path / "ref" / "metrics.jsonl"))
+
+
+def test_plateau_without_evaluation_is_refused(tmp_path):
+    from model.engine.schedules import LRSchedule
+
+    schedule = LRSchedule("plateau", base_lr=0.2, max_iters=6)
+    with pytest.raises(ValueError, match="eval_every > 0"):
+        build_trainer(tmp_path, max_iters=6, eval_every=0, schedule=schedule)

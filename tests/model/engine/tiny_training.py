@@ -68,7 +68,7 @@ def build_trainer(run_dir: Path, *, max_iters: int = 24, per_process_batch: int 
                   global_batch: int = 16, bn_group: int = 8, dropout: float = 0.5,
                   checkpoint_every: int = 3, eval_every: int = 6, num_workers: int = 0,
                   dist_ctx=None, seed: int = 7, n: int = 96, compile: bool = False,
-                  bn: bool = True) -> Trainer:
+                  bn: bool = True, schedule: LRSchedule | None = None) -> Trainer:
     from model.engine.distributed import DistContext
     dist_ctx = dist_ctx or DistContext()
     torch.manual_seed(seed)
@@ -77,8 +77,8 @@ def build_trainer(run_dir: Path, *, max_iters: int = 24, per_process_batch: int 
     precision = Precision(torch.device("cpu"), "fp32", channels_last=False, compile=compile)
     model = precision.prepare_model(model)
     optimizer = build_sgd(model, lr=0.1, momentum=0.9, weight_decay=1e-4)
-    schedule = LRSchedule("cosine", base_lr=0.2, max_iters=max_iters, warmup_iters=3,
-                          warmup_start_lr=0.01)
+    schedule = schedule or LRSchedule("cosine", base_lr=0.2, max_iters=max_iters, warmup_iters=3,
+                                      warmup_start_lr=0.01)
     val = TinyClips(32)
 
     def evaluate(m, step):

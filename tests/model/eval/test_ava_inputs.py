@@ -85,15 +85,17 @@ def test_unknown_videos_warn_or_fail_when_strict(tmp_path, labelmap):
 
 @pytest.mark.parametrize("row,message", [
     ("v,0902,0.000,0.000,0.500,0.500,1,0.5,9", "expected 8 fields like line 1, got 9"),
-    ("v,0902,0.000,0.000,1.500,0.500,1,0.5", "x2 is outside"),
+    ("v,0902,0.000,0.000,1.500,0.500,1,0.5", "detection box outside \\[0, 1\\]"),
     ("v,0902,0.600,0.000,0.500,0.500,1,0.5", "inverted box"),
     ("v,0902,0.000,0.000,0.500,0.500,1,high", "score 'high' is not a number"),
-    ("v,0902,0.000,0.000,0.500,0.500,1,nan", "score is not a finite number"),
+    ("v,0902,0.000,0.000,0.500,0.500,1,nan", "score is NaN"),
     ("v,09x2,0.000,0.000,0.500,0.500,1,0.5", "timestamp '09x2' is not an integer"),
     ("v,0902,0.000,0.000,0.500,0.500", "got 6"),
     ("", "got 0"),
 ])
 def test_bad_detection_rows_name_file_and_line(tmp_path, row, message):
+    # read_ava_csv without a Tolerated refuses every malformed row (the ensemble and the
+    # export read our own files that way); frame_map's default is the official handling.
     path = _write(tmp_path, "det.csv", ["v,0902,0.000,0.000,0.500,0.500,1,0.5", row])
     with pytest.raises(AvaInputError, match=message) as info:
         read_ava_csv(path, scored=True)
@@ -144,14 +146,15 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path, labelmap):
     assert done.stderr.strip() == f"error: {det}:2: x1 'abc' is not a number"
 
 
-@pytest.mark.parametrize("bad,message", [
-    ("v,0950,0.000,0.000,1.500,0.500,1,0.5", "x2 is outside"),       # found by validation
-    ("v,0950,0.000,0.000,0.500,0.500,1,oops", "score 'oops'"),        # found by the CSV parser
+@pytest.mark.parametrize("bad,message,strict", [
+    ("v,9999999999,0.000,0.000,0.500,0.500,1,0.5", "timestamp beyond 32 bits", False),  # found by validation
+    ("v,0950,0.000,0.000,0.500,0.500,1,oops", "score 'oops'", False),                    # found by the CSV parser
+    ("v,0950,0.600,0.000,0.500,0.500,1,0.5", "inverted box", True),                     # strict only
 ])
-def test_bad_row_deep_in_a_streamed_file_names_its_line(tmp_path, labelmap, monkeypatch, bad, message):
+def test_bad_row_deep_in_a_streamed_file_names_its_line(tmp_path, labelmap, monkeypatch, bad, message, strict):
     monkeypatch.setattr("model.eval.ava_io.DETECTION_BLOCK_BYTES", 1024)
     rows = [f"v,{902 + i // 10:04d},0.000,0.000,0.500,0.500,1,0.{i:04d}" for i in range(300)]
     rows[199] = bad
     with pytest.raises(AvaInputError, match=message) as info:
-        _map(tmp_path, labelmap, ["v,0902,0.000,0.000,0.500,0.500,1,0"], rows)
+        _map(tmp_path, labelmap, ["v,0902,0.000,0.000,0.500,0.500,1,0"], rows, strict=strict)
     assert info.value.line == 200
