@@ -39,6 +39,16 @@ def test_converted_model_gives_the_peer_output(fixture):
     model.load_state_dict(convert_state_dict(state, model, source=source), strict=True)
     with torch.no_grad():
         logits = model(inputs, boxes) if task == "ava" else model(inputs)
+    assert_matches_peer(logits, peer_logits)
+
+
+def assert_matches_peer(logits: torch.Tensor, peer_logits: torch.Tensor) -> None:
+    """Equal to the peer's float32 output up to float rounding, relative to its largest logit.
+
+    Not bit-equal: the fixtures were computed on another CPU, and oneDNN picks other
+    convolution kernels (other summation orders) on other instruction sets; on an AMD EPYC the
+    logits of order 1e5 differ from the fixtures' by up to ~0.1 (1e-6 relative).
+    """
     scale = peer_logits.abs().max().clamp(min=1.0)
     torch.testing.assert_close(logits / scale, peer_logits / scale, atol=1e-5, rtol=0)
 
@@ -81,7 +91,7 @@ def test_cli_converts_a_pyslowfast_checkpoint_file(tmp_path, capsys):
     model = build("slowfast_8x8_r101_nl_tiny", num_classes=10).eval()
     model.load_state_dict(torch.load(out, weights_only=True), strict=True)
     with torch.no_grad():
-        assert torch.equal(model(inputs), peer_logits)
+        assert_matches_peer(model(inputs), peer_logits)
     code = convert_main(["--source", "pyslowfast", "--variant", "slowfast_8x8_r50_tiny",
                          str(checkpoint), str(tmp_path / "no.pt")])
     assert code == 2 and "s1_fuse.conv_f2s.weight" in capsys.readouterr().err
@@ -139,7 +149,7 @@ def test_caffe2_model_zoo_pickle_converts_to_the_peer_output(tmp_path):
     model = build("slowfast_8x8_r101_nl_tiny", num_classes=10).eval()
     model.load_state_dict(torch.load(out, weights_only=True), strict=True)
     with torch.no_grad():
-        assert torch.equal(model(inputs), peer_logits)
+        assert_matches_peer(model(inputs), peer_logits)
 
 
 def test_caffe2_pickle_with_code_is_refused(tmp_path):
