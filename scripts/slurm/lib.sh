@@ -116,3 +116,210 @@ stop_daemon() {
     fi
     rm -f "$RUN_DIR/$name.ours" "$RUN_DIR/$name.pid"
 }
+
+# --- For the start scripts. They set STATE_DIR, RUN_DIR, LOG_DIR, PACKAGES, MANAGED_MARK,
+# BACKUP_TAG, DB_NAME and DB_USER (and SCRIPT_TAG) before calling these.
+
+# Installs the missing Debian packages of PACKAGES (apt-get update once, only if needed).
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "${PACKAGES[@]}"; do
+        [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] \
+            || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        say "installing missing packages: ${missing[*]}"
+        apt-get update -q </dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null
+    fi
+}
+
+# munged is shared by every cluster on this machine: started only when none answers. It runs
+# as the munge user (it cannot write RUN_DIR, so it keeps its own pid file, copied here);
+# --force reclaims a stale socket left by a dead daemon.
+ensure_munge() {
+    if munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+        say "munged: already running"
+        return
+    fi
+    install -d -o munge -g munge -m 0755 /run/munge
+    install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
+    if [[ ! -s /etc/munge/munge.key ]]; then
+        say "munged: creating /etc/munge/munge.key"
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
+        chown munge:munge /etc/munge/munge.key
+        chmod 0400 /etc/munge/munge.key
+    fi
+    rm -f "$RUN_DIR/munged.pid" /run/munge/munged.pid
+    runuser -u munge -- /usr/sbin/munged --force </dev/null 9>&-
+    touch "$RUN_DIR/munged.ours"
+    wait_for "munged" /var/log/munge/munged.log \
+        bash -c 'munge -n </dev/null | unmunge >/dev/null 2>&1'
+    cp /run/munge/munged.pid "$RUN_DIR/munged.pid"
+    say "munged: started (pid $(cat "$RUN_DIR/munged.pid" 2>/dev/null || echo ?))"
+}
+
+# Debian's root@localhost authenticates over the socket as the unix root user; some images
+# instead allow root over TCP with an empty password.
+mariadb_root() {
+    mysql --protocol=socket -uroot "$@" </dev/null 2>/dev/null \
+        || mysql -h127.0.0.1 -uroot "$@" </dev/null
+}
+
+mariadb_answers() {
+    mysqladmin --protocol=socket -uroot ping >/dev/null 2>&1 || mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1
+}
+
+# The MariaDB server is shared (started only when none answers); the accounting database
+# DB_NAME and its user DB_USER are the caller's own, with the password kept in
+# STATE_DIR/dbpass (IF NOT EXISTS + ALTER keep the stored password authoritative).
+ensure_mariadb() {
+    if mariadb_answers; then
+        say "mariadb: already running"
+    else
+        install -d -o mysql -g mysql -m 0755 /run/mysqld
+        if [[ ! -d /var/lib/mysql/mysql ]]; then
+            say "mariadb: initialising /var/lib/mysql"
+            mariadb-install-db --user=mysql --datadir=/var/lib/mysql >"$LOG_DIR/mariadb-install.log" 2>&1
+        fi
+        start-stop-daemon --start --oknodo --background --make-pidfile \
+            --pidfile "$RUN_DIR/mariadbd.pid" --output "$LOG_DIR/mariadbd.log" \
+            --exec /usr/sbin/mariadbd -- --user=mysql </dev/null 9>&-
+        touch "$RUN_DIR/mariadbd.ours"
+        wait_for "mariadb" "$LOG_DIR/mariadbd.log" \
+            mariadb_answers
+        say "mariadb: started (pid $(cat "$RUN_DIR/mariadbd.pid"))"
+    fi
+    local pass_file="$STATE_DIR/dbpass"
+    if [[ ! -s "$pass_file" ]]; then
+        (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pass_file")
+    fi
+    DB_PASS="$(cat "$pass_file")"
+    mariadb_root -e "
+        CREATE DATABASE IF NOT EXISTS $DB_NAME;
+        CREATE USER IF NOT EXISTS '$DB_USER'@'localhost';
+        CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1';
+        ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+        ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+        GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';
+        GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
+        FLUSH PRIVILEGES;" \
+        || die "cannot create the accounting database $DB_NAME as the MariaDB root user"
+}
+
+# Writes $2 (content) to $1 atomically with mode $3; echoes "changed" when the content
+# differs. A file without MANAGED_MARK is backed up first (suffix .before-BACKUP_TAG.<time>).
+write_conf() {
+    local path="$1" content="$2" mode="$3"
+    if [[ -f "$path" ]] && cmp -s <(printf '%s\n' "$content") "$path"; then
+        return 0
+    fi
+    if [[ -f "$path" ]] && ! grep -qF "$MANAGED_MARK" "$path"; then
+        local backup="$path.before-${BACKUP_TAG:-cluster}.$(date +%Y%m%d%H%M%S)"
+        cp -p "$path" "$backup"
+        say "backed up existing $path to $backup" >&2
+    fi
+    local tmp
+    tmp="$(mktemp "$path.XXXXXX")"
+    printf '%s\n' "$content" >"$tmp"
+    chmod "$mode" "$tmp"
+    chown root:root "$tmp"
+    sync "$tmp"
+    mv -f "$tmp" "$path"
+    echo changed
+}
+
+# Restarts a daemon started by the calling script (config change); leaves foreign ones alone.
+restart_if_ours() {
+    local name="$1"
+    if [[ -f "$RUN_DIR/$name.ours" ]] && daemon_alive "$name"; then
+        say "$name: configuration changed, restarting"
+        stop_daemon "$name"
+    fi
+}
+
+# Runs a forking daemon's launcher (fd 9, the start lock, closed); if the launcher itself
+# fails (a config it rejects), exits with its log tail instead of a bare set -e stop.
+launch_daemon() {
+    local name="$1" log="$2"
+    shift 2
+    if ! "$@" </dev/null 9>&-; then
+        echo "[$SCRIPT_TAG] ERROR: $name refused to start" >&2
+        show_log_tail "$log"
+        exit 1
+    fi
+}
+
+# The scheduling, resource, accounting and preemption lines every cluster here shares.
+scheduling_settings() {
+    cat <<CONF
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=5,bf_interval=5,batch_sched_delay=0,sched_min_interval=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+# Without a default every job that omits --mem would take the whole node.
+DefMemPerCPU=1000
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=10
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+JobCompType=jobcomp/none
+# Preemption that submitit can checkpoint: the preempted job gets SIGUSR2 (the
+# --signal=USR2 submitit asks for) during GraceTime, checkpoints, and is requeued.
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
+CONF
+}
+
+# slurmdbd.conf: the accounting daemon of the calling cluster (DBD_PORT optional).
+render_dbd_conf() {
+    local port_line=""
+    [[ -z "${DBD_PORT:-}" ]] || port_line=$'\n'"DbdPort=$DBD_PORT"
+    cat <<CONF
+$MANAGED_MARK -- regenerated on every start.
+AuthType=auth/munge
+DbdHost=localhost$port_line
+SlurmUser=root
+PidFile=$RUN_DIR/slurmdbd.pid
+LogFile=$LOG_DIR/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=$DB_USER
+StoragePass=$DB_PASS
+StorageLoc=$DB_NAME
+CONF
+}
+
+ensure_slurmdbd() {
+    if daemon_alive slurmdbd || pid_of_exe slurmdbd >/dev/null; then
+        say "slurmdbd: already running"
+    else
+        rm -f "$RUN_DIR/slurmdbd.pid"
+        # No -f option: slurmdbd reads slurmdbd.conf beside the slurm.conf it is given.
+        launch_daemon slurmdbd "$LOG_DIR/slurmdbd.log" /usr/sbin/slurmdbd
+        touch "$RUN_DIR/slurmdbd.ours"
+        say "slurmdbd: started (database $DB_NAME${DBD_PORT:+, port $DBD_PORT})"
+    fi
+    wait_for "slurmdbd" "$LOG_DIR/slurmdbd.log" \
+        bash -c 'sacctmgr -n list cluster format=cluster >/dev/null 2>&1'
+    if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
+        sacctmgr -i add cluster "$CLUSTER" >/dev/null
+        say "sacctmgr: registered cluster $CLUSTER"
+    fi
+}
+
+# SLURMCTLD_ARGS: extra arguments (e.g. -f <conf> for a cluster with its own SLURM_CONF).
+ensure_slurmctld() {
+    if daemon_alive slurmctld || pid_of_exe slurmctld >/dev/null; then
+        say "slurmctld: already running"
+    else
+        rm -f "$RUN_DIR/slurmctld.pid"
+        launch_daemon slurmctld "$LOG_DIR/slurmctld.log" /usr/sbin/slurmctld ${SLURMCTLD_ARGS[@]+"${SLURMCTLD_ARGS[@]}"}
+        touch "$RUN_DIR/slurmctld.ours"
+        say "slurmctld: started"
+    fi
+    wait_for "slurmctld" "$LOG_DIR/slurmctld.log" \
+        bash -c 'scontrol ping 2>/dev/null | grep -q "is UP"'
+}

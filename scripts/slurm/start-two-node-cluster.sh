@@ -47,6 +47,8 @@ NODE_PORTS=($((PORT_BASE + 2)) $((PORT_BASE + 3)))
 DB_NAME="slurm_acct_db_${CLUSTER//[^A-Za-z0-9_]/_}"
 DB_USER="slurm_${CLUSTER//[^A-Za-z0-9_]/_}"
 SCRIPT_TAG=slurm-two-node
+BACKUP_TAG=two-node-cluster
+SLURMCTLD_ARGS=(-f "$SLURM_CONF_FILE")
 
 # Every client command below (scontrol, sinfo, sacctmgr) and every daemon reads this file.
 export SLURM_CONF="$SLURM_CONF_FILE"
@@ -58,87 +60,6 @@ if [[ "$(id -u)" != 0 ]]; then
     die "must run as root (it starts slurmdbd, slurmctld and two slurmd)"
 fi
 [[ "$CLUSTER" =~ ^[a-z][a-z0-9]*$ ]] || die "SLURM_TWO_NODE_CLUSTER must be lower-case letters and digits: '$CLUSTER'"
-
-ensure_packages() {
-    local missing=() pkg
-    for pkg in "${PACKAGES[@]}"; do
-        [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] \
-            || missing+=("$pkg")
-    done
-    if ((${#missing[@]})); then
-        say "installing missing packages: ${missing[*]}"
-        apt-get update -q </dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null
-    fi
-}
-
-# munged is shared with the one-node cluster: started here only when none answers.
-ensure_munge() {
-    if munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
-        say "munged: already running"
-        return
-    fi
-    install -d -o munge -g munge -m 0755 /run/munge
-    install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
-    if [[ ! -s /etc/munge/munge.key ]]; then
-        say "munged: creating /etc/munge/munge.key"
-        dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
-        chown munge:munge /etc/munge/munge.key
-        chmod 0400 /etc/munge/munge.key
-    fi
-    rm -f "$RUN_DIR/munged.pid" /run/munge/munged.pid
-    runuser -u munge -- /usr/sbin/munged --force </dev/null 9>&-
-    touch "$RUN_DIR/munged.ours"
-    wait_for "munged" /var/log/munge/munged.log \
-        bash -c 'munge -n </dev/null | unmunge >/dev/null 2>&1'
-    cp /run/munge/munged.pid "$RUN_DIR/munged.pid"
-    say "munged: started (pid $(cat "$RUN_DIR/munged.pid" 2>/dev/null || echo ?))"
-}
-
-mariadb_root() {
-    mysql --protocol=socket -uroot "$@" </dev/null 2>/dev/null \
-        || mysql -h127.0.0.1 -uroot "$@" </dev/null
-}
-
-mariadb_answers() {
-    mysqladmin --protocol=socket -uroot ping >/dev/null 2>&1 || mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1
-}
-
-# The MariaDB server is shared (started here only when none answers); the database and
-# its user are this cluster's own, so the one-node cluster's password is never touched.
-ensure_mariadb() {
-    if mariadb_answers; then
-        say "mariadb: already running"
-    else
-        install -d -o mysql -g mysql -m 0755 /run/mysqld
-        if [[ ! -d /var/lib/mysql/mysql ]]; then
-            say "mariadb: initialising /var/lib/mysql"
-            mariadb-install-db --user=mysql --datadir=/var/lib/mysql >"$LOG_DIR/mariadb-install.log" 2>&1
-        fi
-        start-stop-daemon --start --oknodo --background --make-pidfile \
-            --pidfile "$RUN_DIR/mariadbd.pid" --output "$LOG_DIR/mariadbd.log" \
-            --exec /usr/sbin/mariadbd -- --user=mysql </dev/null 9>&-
-        touch "$RUN_DIR/mariadbd.ours"
-        wait_for "mariadb" "$LOG_DIR/mariadbd.log" \
-            bash -c 'mysqladmin --protocol=socket -uroot ping >/dev/null 2>&1 || mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1'
-        say "mariadb: started (pid $(cat "$RUN_DIR/mariadbd.pid"))"
-    fi
-    local pass_file="$STATE_DIR/dbpass"
-    if [[ ! -s "$pass_file" ]]; then
-        (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pass_file")
-    fi
-    DB_PASS="$(cat "$pass_file")"
-    mariadb_root -e "
-        CREATE DATABASE IF NOT EXISTS $DB_NAME;
-        CREATE USER IF NOT EXISTS '$DB_USER'@'localhost';
-        CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1';
-        ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
-        ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-        GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';
-        GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
-        FLUSH PRIVILEGES;" \
-        || die "cannot create the accounting database $DB_NAME as the MariaDB root user"
-}
 
 # A job's MASTER_ADDR is the first node's NAME (submitit takes it from SLURM_JOB_NODELIST):
 # the names must resolve, as they do on a real cluster. Appends (never rewrites: /etc/hosts
@@ -192,20 +113,8 @@ SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd@%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=5,bf_interval=5,batch_sched_delay=0,sched_min_interval=0
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-DefMemPerCPU=1000
-JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=10
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
+$(scheduling_settings)
 AccountingStoragePort=$DBD_PORT
-JobCompType=jobcomp/none
-PreemptType=preempt/partition_prio
-PreemptMode=REQUEUE
-SlurmctldParameters=preempt_send_user_signal
 CONF
     for i in "${!NODES[@]}"; do
         echo "NodeName=${NODES[i]} NodeAddr=${NODE_ADDRS[i]} Port=${NODE_PORTS[i]} CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
@@ -214,63 +123,6 @@ CONF
 PartitionName=debug Nodes=$CLUSTER-n[1-2] Default=YES PriorityTier=1 GraceTime=60 PreemptMode=REQUEUE MaxTime=INFINITE State=UP
 PartitionName=high Nodes=$CLUSTER-n[1-2] Default=NO PriorityTier=10 PreemptMode=OFF MaxTime=INFINITE State=UP
 CONF
-}
-
-render_dbd_conf() {
-    cat <<CONF
-$MANAGED_MARK -- regenerated on every start.
-AuthType=auth/munge
-DbdHost=localhost
-DbdPort=$DBD_PORT
-SlurmUser=root
-PidFile=$RUN_DIR/slurmdbd.pid
-LogFile=$LOG_DIR/slurmdbd.log
-DebugLevel=info
-StorageType=accounting_storage/mysql
-StorageHost=localhost
-StorageUser=$DB_USER
-StoragePass=$DB_PASS
-StorageLoc=$DB_NAME
-CONF
-}
-
-# Writes $2 (content) to $1 atomically; echoes "changed" when the content differs.
-write_conf() {
-    local path="$1" content="$2" mode="$3"
-    if [[ -f "$path" ]] && cmp -s <(printf '%s\n' "$content") "$path"; then
-        return 0
-    fi
-    if [[ -f "$path" ]] && ! grep -qF "$MANAGED_MARK" "$path"; then
-        local backup="$path.before-two-node-cluster.$(date +%Y%m%d%H%M%S)"
-        cp -p "$path" "$backup"
-        say "backed up existing $path to $backup" >&2
-    fi
-    local tmp
-    tmp="$(mktemp "$path.XXXXXX")"
-    printf '%s\n' "$content" >"$tmp"
-    chmod "$mode" "$tmp"
-    chown root:root "$tmp"
-    sync "$tmp"
-    mv -f "$tmp" "$path"
-    echo changed
-}
-
-restart_if_ours() {
-    local name="$1"
-    if [[ -f "$RUN_DIR/$name.ours" ]] && daemon_alive "$name"; then
-        say "$name: configuration changed, restarting"
-        stop_daemon "$name"
-    fi
-}
-
-launch_daemon() {
-    local name="$1" log="$2"
-    shift 2
-    if ! "$@" </dev/null 9>&-; then
-        echo "[$SCRIPT_TAG] ERROR: $name refused to start" >&2
-        show_log_tail "$log"
-        exit 1
-    fi
 }
 
 # A slurmd of THIS cluster serving node $1, started by us or not (command line -N <node>).
@@ -288,37 +140,6 @@ slurmd_pid_for() {
         fi
     done
     return 1
-}
-
-ensure_slurmdbd() {
-    if daemon_alive slurmdbd || pid_of_exe slurmdbd >/dev/null; then
-        say "slurmdbd: already running"
-    else
-        rm -f "$RUN_DIR/slurmdbd.pid"
-        # No -f option: slurmdbd reads slurmdbd.conf beside $SLURM_CONF (exported above).
-        launch_daemon slurmdbd "$LOG_DIR/slurmdbd.log" /usr/sbin/slurmdbd
-        touch "$RUN_DIR/slurmdbd.ours"
-        say "slurmdbd: started (port $DBD_PORT, database $DB_NAME)"
-    fi
-    wait_for "slurmdbd" "$LOG_DIR/slurmdbd.log" \
-        bash -c 'sacctmgr -n list cluster format=cluster >/dev/null 2>&1'
-    if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
-        sacctmgr -i add cluster "$CLUSTER" >/dev/null
-        say "sacctmgr: registered cluster $CLUSTER"
-    fi
-}
-
-ensure_slurmctld() {
-    if daemon_alive slurmctld || pid_of_exe slurmctld >/dev/null; then
-        say "slurmctld: already running"
-    else
-        rm -f "$RUN_DIR/slurmctld.pid"
-        launch_daemon slurmctld "$LOG_DIR/slurmctld.log" /usr/sbin/slurmctld -f "$SLURM_CONF_FILE"
-        touch "$RUN_DIR/slurmctld.ours"
-        say "slurmctld: started (port $CTLD_PORT)"
-    fi
-    wait_for "slurmctld" "$LOG_DIR/slurmctld.log" \
-        bash -c 'scontrol ping 2>/dev/null | grep -q "is UP"'
 }
 
 ensure_slurmd() {

@@ -168,11 +168,24 @@ def test_two_tasks_equal_one_task_with_the_same_global_batch_and_bn_groups(
     assert (one["data"]["batch_size"], two["data"]["batch_size"]) == (8, 4)
     assert one["schedule"]["global_batch"] == two["schedule"]["global_batch"] == 8
     assert one["schedule"]["bn_group_size"] == two["schedule"]["bn_group_size"] == 8
+    runs, _ = run_one_and_two_and_compare(kind, one, two, submitter, tmp_path, 240)
+
+    # Rank 1 trained beside rank 0 and said so in its own log; it wrote nothing else.
+    rank1 = _rank_log(runs["two"], 1)
+    assert "global_rank=1(2)" in rank1 and f"{kind} done" in rank1
+    assert "global_rank=0(2)" in _rank_log(runs["two"], 0)
+
+
+def run_one_and_two_and_compare(kind: str, one: dict, two: dict, submitter: Submitter, tmp_path: Path,
+                                timeout_s: float) -> tuple[dict[str, Path], dict[str, str]]:
+    """Run config ``one`` (1 process) and ``two`` (2 processes) side by side; assert the two
+    runs logged one loss per step (rank 0 alone writes), equal within LOSS_RTOL, and ended with
+    weights within WEIGHT_ATOL. Returns the run directories and the SLURM job ids by name."""
     runs = {"one": write_run_dir(tmp_path / "one", one), "two": write_run_dir(tmp_path / "two", two)}
     ids = {name: submitter.submit(kind, run_dir) for name, run_dir in runs.items()}
-    results = {name: _wait_for_result(run_dir, ids[name], 240) for name, run_dir in runs.items()}
-
+    results = {name: _wait_for_result(run_dir, ids[name], timeout_s) for name, run_dir in runs.items()}
     assert results["one"]["step"] == results["two"]["step"] == EQUAL_ITERS
+    assert (results["one"]["world_size"], results["two"]["world_size"]) == (1, 2)
     losses = {name: _losses(run_dir) for name, run_dir in runs.items()}
     assert sorted(losses["two"]) == list(range(1, EQUAL_ITERS + 1))  # one line per step: one writer
     for step, value in losses["one"].items():
@@ -185,11 +198,7 @@ def test_two_tasks_equal_one_task_with_the_same_global_batch_and_bn_groups(
             assert torch.equal(weights["two"][key], tensor), key
     print(f"{kind}: loss within {max(abs(losses['two'][s] / v - 1) for s, v in losses['one'].items()):.1e} "
           f"relative, weights within {max((weights['two'][k] - t).abs().max().item() for k, t in weights['one'].items() if t.is_floating_point()):.1e}")
-
-    # Rank 1 trained beside rank 0 and said so in its own log; it wrote nothing else.
-    rank1 = _rank_log(runs["two"], 1)
-    assert "global_rank=1(2)" in rank1 and f"{kind} done" in rank1
-    assert "global_rank=0(2)" in _rank_log(runs["two"], 0)
+    return runs, ids
 
 
 def _preempt_whole_node(cluster, log_dir: Path) -> str:
@@ -212,15 +221,21 @@ def _assert_equal_to_reference(run_dir: Path, reference: dict) -> None:
 def test_a_preempted_two_task_job_stops_both_ranks_at_one_step_and_resumes_equal(
         submitter, slurm_cluster, tmp_path, reference_two_tasks):
     run_dir = write_run_dir(tmp_path / "preempted", reference_two_tasks["config"])
+    job_id, result = submit_and_preempt_at_step_5(submitter, slurm_cluster, run_dir, tmp_path, 240)
+    assert_preempted_once_and_resumed(run_dir, job_id, result)
+    _assert_equal_to_reference(run_dir, reference_two_tasks)
+
+
+def submit_and_preempt_at_step_5(submitter: Submitter, cluster, run_dir: Path, log_dir: Path,
+                                 timeout_s: float) -> tuple[str, dict]:
+    """Submit a pretraining, let it pass step 5, take its nodes with a `high` job; its result."""
     job_id = submitter.submit("pretrain", run_dir)
     deadline = time.monotonic() + 180
     while _step(run_dir) < 5:
         assert time.monotonic() < deadline, f"job {job_id} did not reach step 5"
         time.sleep(0.2)
-    submitter.ids.append(_preempt_whole_node(slurm_cluster, tmp_path))
-    result = _wait_for_result(run_dir, job_id, 240)
-    assert_preempted_once_and_resumed(run_dir, job_id, result)
-    _assert_equal_to_reference(run_dir, reference_two_tasks)
+    submitter.ids.append(_preempt_whole_node(cluster, log_dir))
+    return job_id, _wait_for_result(run_dir, job_id, timeout_s)
 
 
 def assert_preempted_once_and_resumed(run_dir: Path, job_id: str, result: dict) -> None:

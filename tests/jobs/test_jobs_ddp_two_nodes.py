@@ -14,17 +14,14 @@ drills' (tests/jobs/test_jobs_ddp_slurm.py).
 """
 from __future__ import annotations
 
-import time
-
 import pytest
-import torch
 
 from tests.fixtures_slurm import wait_for_record
 from tests.jobs.demo_setup import write_run_dir
 from tests.jobs.test_jobs_ddp_slurm import (
-    EQUAL_ITERS, LOSS_RTOL, ONE_TASK, WEIGHT_ATOL, Submitter, _assert_equal_to_reference, _demo_config,
-    _final_state, _losses, _preempt_whole_node, _rank_log, _step, _wait_for_result,
-    assert_preempted_once_and_resumed,
+    EQUAL_ITERS, ONE_TASK, Submitter, _assert_equal_to_reference, _demo_config, _rank_log,
+    _wait_for_result, assert_preempted_once_and_resumed, run_one_and_two_and_compare,
+    submit_and_preempt_at_step_5,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.integration]
@@ -61,22 +58,7 @@ def test_two_nodes_equal_one_task_with_the_same_global_batch_and_bn_groups(
     assert (two["resources"]["nodes"], two["resources"]["tasks_per_node"]) == (2, 1)
     assert (one["data"]["batch_size"], two["data"]["batch_size"]) == (8, 4)
     assert one["schedule"]["global_batch"] == two["schedule"]["global_batch"] == 8
-    runs = {"one": write_run_dir(tmp_path / "one", one), "two": write_run_dir(tmp_path / "two", two)}
-    ids = {name: submitter.submit(kind, run_dir) for name, run_dir in runs.items()}
-    results = {name: _wait_for_result(run_dir, ids[name], 300) for name, run_dir in runs.items()}
-
-    assert results["one"]["step"] == results["two"]["step"] == EQUAL_ITERS
-    assert results["two"]["world_size"] == 2
-    losses = {name: _losses(run_dir) for name, run_dir in runs.items()}
-    assert sorted(losses["two"]) == list(range(1, EQUAL_ITERS + 1))  # one writer: rank 0
-    for step, value in losses["one"].items():
-        assert losses["two"][step] == pytest.approx(value, rel=LOSS_RTOL), step
-    weights = {name: _final_state(run_dir)["model"] for name, run_dir in runs.items()}
-    for key, tensor in weights["one"].items():
-        if tensor.is_floating_point():
-            assert torch.allclose(weights["two"][key], tensor, rtol=0, atol=WEIGHT_ATOL), key
-        else:
-            assert torch.equal(weights["two"][key], tensor), key
+    runs, ids = run_one_and_two_and_compare(kind, one, two, submitter, tmp_path, 300)
     _assert_spans_both_nodes(ids["two"], two_node_slurm)
     assert "global_rank=1(2)" in _rank_log(runs["two"], 1)
 
@@ -88,13 +70,7 @@ def test_a_preempted_two_node_job_stops_both_ranks_at_one_step_and_resumes_equal
     _wait_for_result(reference["run_dir"], submitter.submit("pretrain", reference["run_dir"]), 300)
 
     run_dir = write_run_dir(tmp_path / "preempted", config)
-    job_id = submitter.submit("pretrain", run_dir)
-    deadline = time.monotonic() + 180
-    while _step(run_dir) < 5:
-        assert time.monotonic() < deadline, f"job {job_id} did not reach step 5"
-        time.sleep(0.2)
-    submitter.ids.append(_preempt_whole_node(two_node_slurm, tmp_path))
-    result = _wait_for_result(run_dir, job_id, 300)
+    job_id, result = submit_and_preempt_at_step_5(submitter, two_node_slurm, run_dir, tmp_path, 300)
     assert_preempted_once_and_resumed(run_dir, job_id, result)
     _assert_spans_both_nodes(job_id, two_node_slurm)
     _assert_equal_to_reference(run_dir, reference)
