@@ -114,7 +114,7 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
     if observed == S.COMPLETED.value:
         if outcome.kind == "success":
             return Verdict(S.FAILED.value, "the job returned without writing result.json", final=True)
-        return _lost_or_wait(current, clocks, f"scheduler says COMPLETED but the job left no result")
+        return _lost_or_wait(current, clocks, "scheduler says COMPLETED but the job left no result")
     if files.rank_lost_message and observed in (S.FAILED.value, S.CANCELLED.value, S.COMPLETED.value,
                                                 "VANISHED"):
         return Verdict(S.NODE_FAIL.value, f"lost: {files.rank_lost_message}", final=True)
