@@ -130,11 +130,15 @@ class RankGuard:
         self.watch.stop()
         message = (f"{lost.describe(self.world_size)}; rank {self.rank} saw it at step {step} "
                    f"({seen_as}); the job resumes from its latest checkpoint when resubmitted")
+        self._record_lost(lost, step, message)
+        raise RankLost(message)
+
+    def _record_lost(self, lost: LostRank, step: int, message: str) -> None:
+        """Log the verdict; the rank that holds it (``_holds_verdict``) writes it to status.json."""
         log.error("%s", message)
         if self._holds_verdict(lost):
             StatusWriter(self.run_dir / "status.json", self.trainer.s.max_iters, self.attempt).write(
                 "failed", step, message, error_kind="rank_lost")
-        raise RankLost(message)
 
     def _holds_verdict(self, lost: LostRank) -> bool:
         """Rank 0 writes; rank 1 only for a dead rank 0 that left the run directory 'running'
@@ -158,10 +162,7 @@ class RankGuard:
         step = int(self.trainer.step)
         message = (f"{lost.describe(self.world_size)}; rank {self.rank} was still waiting for it "
                    f"at step {step}; the job resumes from its latest checkpoint when resubmitted")
-        log.error("%s", message)
-        if self._holds_verdict(lost):
-            StatusWriter(self.run_dir / "status.json", self.trainer.s.max_iters, self.attempt).write(
-                "failed", step, message, error_kind="rank_lost")
+        self._record_lost(lost, step, message)
         for handler in logging.getLogger().handlers:
             handler.flush()
         os._exit(1)  # the main thread is blocked in C++; no exception can reach it

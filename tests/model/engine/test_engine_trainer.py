@@ -64,6 +64,25 @@ def test_empty_split_is_a_clear_error(tmp_path):
         trainer.run()
 
 
+class Preempted(Exception):
+    pass
+
+
+def preempt_during_step(trainer, step: int) -> None:
+    """Run ``trainer`` until, inside step ``step``'s forward, ``checkpoint_now`` is called (as
+    submitit's signal handler would) and the process stops."""
+    def step_then_preempt(model, batch, precision):
+        out = classification_step(model, batch, precision)
+        if trainer.step == step:
+            trainer.checkpoint_now()
+            raise Preempted
+        return out
+
+    trainer.step_fn = step_then_preempt
+    with pytest.raises(Preempted):
+        trainer.run()
+
+
 def test_preemption_checkpoint_mid_step_resumes_exactly(tmp_path):
     """``checkpoint_now`` called during a forward (as submitit's signal handler would)."""
     kw = dict(max_iters=8, checkpoint_every=100, eval_every=4)
@@ -71,20 +90,7 @@ def test_preemption_checkpoint_mid_step_resumes_exactly(tmp_path):
     reference.run()
 
     interrupted = build_trainer(tmp_path / "int", **kw)
-
-    class Preempted(Exception):
-        pass
-
-    def step_then_preempt(model, batch, precision):
-        out = classification_step(model, batch, precision)  # BN stats already updated here
-        if interrupted.step == 5:
-            interrupted.checkpoint_now()
-            raise Preempted
-        return out
-
-    interrupted.step_fn = step_then_preempt
-    with pytest.raises(Preempted):
-        interrupted.run()
+    preempt_during_step(interrupted, 5)  # BN stats of step 5 already updated when it checkpoints
     assert json.loads((tmp_path / "int" / "status.json").read_text())["state"] == "checkpointed"
     resumed = build_trainer(tmp_path / "int", **kw)
     resumed.run()
@@ -118,20 +124,7 @@ def test_plateau_cuts_follow_the_val_metric_and_survive_an_exact_resume(tmp_path
     assert lrs[13] == pytest.approx(0.002)
 
     interrupted = _plateau_trainer(tmp_path / "int", scripted)
-
-    class Preempted(Exception):
-        pass
-
-    def step_then_preempt(model, batch, precision):
-        out = classification_step(model, batch, precision)
-        if interrupted.step == 10:  # after the first cut, before the second
-            interrupted.checkpoint_now()
-            raise Preempted
-        return out
-
-    interrupted.step_fn = step_then_preempt
-    with pytest.raises(Preempted):
-        interrupted.run()
+    preempt_during_step(interrupted, 10)  # after the first cut, before the second
     state, _ = CheckpointStore(tmp_path / "int" / "checkpoints", 2).load_latest(map_location="cpu")
     assert state["plateau"] == {"best": 0.5, "stale": 0, "cuts": [6]}
     resumed = _plateau_trainer(tmp_path / "int", scripted)
