@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -60,6 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from jobs.training import ava_step, kinetics_step  # noqa: E402
+from model.atomic_files import atomic_write_text  # noqa: E402
 from model.engine.batchnorm import group_batchnorm  # noqa: E402
 from model.engine.optim import build_sgd  # noqa: E402
 from model.engine.precision import Precision  # noqa: E402
@@ -135,14 +137,8 @@ class Report:
         self.add("skipped", {"what": what, "why": why})
 
     def flush(self) -> None:
-        _write_atomic(self.out / "gpu.json", json.dumps(self.data, indent=1) + "\n")
-        _write_atomic(self.out / "gpu.md", markdown(self.data))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        atomic_write_text(self.out / "gpu.json", json.dumps(self.data, indent=1) + "\n")
+        atomic_write_text(self.out / "gpu.md", markdown(self.data))
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -284,19 +280,18 @@ def measure_inference(variant: str, task: str, mode: Mode, plan: Plan) -> dict:
     return row
 
 
-_MACS: dict[tuple, float] = {}
+@functools.lru_cache(maxsize=None)
+def _macs_per_clip(variant: str, task: str, size: int, nl_context: bool) -> float:
+    return gmacs_per_view(variant, task=task, size=size, nl_context=nl_context) * 1e9
 
 
 def _row(impl: str, variant: str, task: str, nl_context: bool, size: int, mode: Mode,
          plan: Plan, step_s: float) -> dict:
-    key = (variant, task, size, nl_context)
-    if key not in _MACS:
-        _MACS[key] = gmacs_per_view(variant, task=task, size=size, nl_context=nl_context) * 1e9
     return {"impl": impl, "variant": variant, "task": task, "nl_context": nl_context,
             "size": size, "precision": mode.precision, "channels_last": mode.channels_last,
             "compile": mode.compile, "mode": mode.label, "batch": plan.batch,
             "steps": plan.steps, "step_s": round(step_s, 4),
-            "clips_per_s": round(plan.batch / step_s, 2), "macs_per_clip": _MACS[key]}
+            "clips_per_s": round(plan.batch / step_s, 2), "macs_per_clip": _macs_per_clip(variant, task, size, nl_context)}
 
 
 # --------------------------------------------------------------------------- peer

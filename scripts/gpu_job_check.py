@@ -29,13 +29,13 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project's packages, also where it is not installed
 CHAIN = (("pretrain", "pretrain.k600.slowfast_8x8", {}),
          ("finetune_ava", "finetune_ava.train.sf8x8", {"init_checkpoint": "pretrain"}),
          ("evaluate", "evaluate.val.sf8x8", {"checkpoint": "finetune_ava"}))
 
 
 def prepare(out: Path) -> None:
-    sys.path.insert(0, str(REPO))
     from orchestrator.planner import compose_experiment, plan_experiment, to_plain  # noqa: PLC0415
     from orchestrator.planner.demo_data import ensure_demo_datasets  # noqa: PLC0415
 
@@ -95,8 +95,9 @@ def _peak_memory_mb(metrics: Path) -> float | None:
     """The largest ``train/max_mem_mb`` a training job logged (None for a job that logs none)."""
     if not metrics.exists():
         return None
-    values = [row["value"] for row in map(json.loads, metrics.read_text().splitlines())
-              if row.get("name") == "max_mem_mb"]
+    from model.engine.reporting import read_metrics  # noqa: PLC0415  (torch: not for prepare)
+
+    values = [row["value"] for row in read_metrics(metrics) if row["name"] == "max_mem_mb"]
     return max(values) if values else None
 
 
