@@ -240,14 +240,24 @@ restart_if_ours() {
 
 # Runs a forking daemon's launcher (fd 9, the start lock, closed); if the launcher itself
 # fails (a config it rejects), exits with its log tail instead of a bare set -e stop.
+# Starts a SLURM daemon and returns once its pid file names the running daemon: the
+# launcher's parent exits at the fork, before the child writes that file, and a caller that
+# reads it (a stop, a restart, a test) must not find it missing or stale.
 launch_daemon() {
-    local name="$1" log="$2"
+    local name="$1" log="$2" i
     shift 2
     if ! "$@" </dev/null 9>&-; then
         echo "[$SCRIPT_TAG] ERROR: $name refused to start" >&2
         show_log_tail "$log"
         exit 1
     fi
+    for ((i = 0; i < 150; i++)); do
+        daemon_alive "$name" && return 0
+        sleep 0.2
+    done
+    echo "[$SCRIPT_TAG] ERROR: $name started but wrote no pid file $RUN_DIR/$name.pid within 30s" >&2
+    show_log_tail "$log"
+    exit 1
 }
 
 # The scheduling, resource, accounting and preemption lines every cluster here shares.
