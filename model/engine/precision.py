@@ -10,13 +10,16 @@ autocast is slower than fp32 on most CPUs and would change the exact-resume guar
 from __future__ import annotations
 
 import contextlib
+import functools
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["Precision", "PrecisionError", "resolve_device", "describe_device"]
+__all__ = ["Precision", "PrecisionError", "resolve_device", "describe_device", "cpu_kind"]
 
 
 class PrecisionError(ValueError):
@@ -34,11 +37,33 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+@functools.cache
+def cpu_kind() -> str:
+    """The CPU's vendor and the vector instructions PyTorch's kernels use: ``GenuineIntel AVX512``.
+
+    Two CPUs of one kind run the same float kernels, so a CPU run is reproducible on that
+    kind; another kind (AVX2 against AVX-512, Intel against AMD) rounds differently, and a
+    from-scratch training amplifies that into other final numbers.
+    """
+    vendor = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{vendor or platform.processor() or platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+
+
 def describe_device(device: torch.device) -> str:
-    """What result.json records of where a job ran: ``cpu`` or ``cuda:0 (NVIDIA H200)``.
+    """What result.json records of where a job ran: ``cpu (GenuineIntel AVX512)`` or
+    ``cuda:0 (NVIDIA H200)``.
 
     ``job.device: auto`` decides at run time, so only the job can say where it actually ran.
     """
+    if device.type == "cpu":
+        return f"cpu ({cpu_kind()})"
     if device.type != "cuda":
         return device.type
     index = device.index if device.index is not None else torch.cuda.current_device()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from model.engine.precision import cpu_kind
 from jobs.registry import get
 from tests.jobs.demo_setup import planned_configs, shrink, write_run_dir
 
@@ -32,7 +33,7 @@ def test_ava_chain_to_a_validated_submission(tmp_path, kinetics_root, ava_root):
     pre_result = _run("pretrain", pre_dir)
     checkpoint = pre_dir / pre_result["checkpoint"]
     assert checkpoint.name == "step_000002.pt"
-    assert (pre_result["device"], pre_result["world_size"]) == ("cpu", 1)
+    assert (pre_result["device"], pre_result["world_size"]) == (f"cpu ({cpu_kind()})", 1)
 
     ft = shrink(cfgs["finetune_ava.train.sf8x8"], iters=4, warmup=1, checkpoint_every=2, **FAST)
     ft["data"]["root"] = str(ava_root)
@@ -49,7 +50,7 @@ def test_ava_chain_to_a_validated_submission(tmp_path, kinetics_root, ava_root):
         name = f"{split}_{len(tta)}"
         ev_dir = write_run_dir(tmp_path / f"evaluate_{name}", ev, checkpoint=trained)
         result = _run("evaluate", ev_dir)
-        assert result["device"] == "cpu"
+        assert result["device"] == f"cpu ({cpu_kind()})"
         evaluations[name] = ev_dir / result["predictions"]
         rows = list(csv.reader(evaluations[name].open()))
         assert len(rows[0]) == 8 and len(rows) % 80 == 0  # every box scored for all 80 classes

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from model.engine.precision import cpu_kind
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gpu_job_check.py"
 
@@ -33,7 +35,7 @@ def test_the_demo_chain_runs_as_jobs_from_a_prepared_folder(tmp_path: Path) -> N
     results = {d.name: json.loads((d / "result.json").read_text()) for d in runs.iterdir()}
     assert set(results) == {"pretrain.k600.slowfast_8x8", "finetune_ava.train.sf8x8",
                             "evaluate.val.sf8x8"}
-    assert all(r["device"] == "cpu" for r in results.values())
+    assert all(r["device"] == f"cpu ({cpu_kind()})" for r in results.values())
     finetune = results["finetune_ava.train.sf8x8"]
     assert finetune["init_checkpoint"]["path"] == str(
         runs / "pretrain.k600.slowfast_8x8" / results["pretrain.k600.slowfast_8x8"]["checkpoint"])

@@ -58,6 +58,9 @@ def test_torch_compile_gives_the_same_loss_and_gradients():
 
 
 def test_describe_device_on_the_cpu():
-    from model.engine.precision import describe_device
+    from model.engine.precision import cpu_kind, describe_device
 
-    assert describe_device(torch.device("cpu")) == "cpu"
+    kind = cpu_kind()
+    vendor, capability = kind.rsplit(" ", 1)
+    assert vendor and capability == torch.backends.cpu.get_cpu_capability()
+    assert describe_device(torch.device("cpu")) == f"cpu ({kind})"
