@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ import yaml
 from sqlalchemy import select
 
 from jobs.predictions import score_ava
+from model.engine.precision import cpu_kind
 from model.engine.reporting import deterministic_view
 from model.eval.submission import validate_ava_submission
 from orchestrator.db import Attempt, Job, open_database, session_scope
@@ -125,15 +127,16 @@ def test_the_submission_is_exported_and_valid(demo_run):
     assert len(manifest["members"]) == 7
 
 
-def readme_demo_leaderboard() -> dict[str, float]:
-    """The demo leaderboard as README.md states it, in percent."""
+def readme_demo_leaderboard() -> tuple[str, dict[str, float]]:
+    """The CPU kind the README's demo figures were measured on, and the leaderboard it states
+    (percent)."""
     import re
 
     text = " ".join((REPO_ROOT / "README.md").read_text().split())
-    found = re.search(r"the members reach ([\d.]+)-([\d.]+) val frame-mAP on the generated data "
-                      r"\(median ([\d.]+)\) and the ensemble ([\d.]+)", text)
+    found = re.search(r"On a `([^`]+)` CPU the members reach ([\d.]+)-([\d.]+) val frame-mAP on the generated "
+                      r"data \(median ([\d.]+)\) and the ensemble ([\d.]+)", text)
     assert found, "README.md no longer states the demo's leaderboard in the expected sentence"
-    return dict(zip(("lowest", "highest", "median", "ensemble"), map(float, found.groups())))
+    return found.group(1), dict(zip(("lowest", "highest", "median", "ensemble"), map(float, found.groups()[1:])))
 
 
 def test_the_ensemble_learned_and_is_on_the_leaderboard(demo_run):
@@ -153,12 +156,26 @@ def test_the_ensemble_learned_and_is_on_the_leaderboard(demo_run):
     single = [row for row in rows if row.single_scale_of]
     assert len(single) == 1 and not single[0].in_ensemble and single[0].tta.startswith("single")
     print(f"members {sorted(members)}, median {statistics.median(members):.4f}, ensemble {ensemble[0]:.4f}")
+    # The orderings of the report's Table 2 that the README claims for the demo, which held on
+    # every seed of bench/demo_seeds.py (bench/RESULTS.md): they must hold on any CPU.
+    by_name = {row.job: row.frame_map for row in rows}
+    assert ensemble[0] > statistics.median(members), f"ensemble {ensemble[0]:.4f} not above the median member"
+    twin = single[0]
+    assert by_name[f"evaluate.val.{twin.single_scale_of}"] > twin.frame_map, "'++' not above its single scale"
+    sf16x8 = [v for job, v in by_name.items() if job.startswith("evaluate.val.sf16x8")]
+    assert max(sf16x8) > by_name["evaluate.val.sf8x8"], "no 16x8 member above the 8x8"
     # The README states this leaderboard: a change that moves it must update the README too.
-    stated = readme_demo_leaderboard()
+    # The figures are exact on the CPU kind they were measured on; another kind rounds
+    # differently and the from-scratch training amplifies it (docs/fidelity.md, demo).
+    kind, stated = readme_demo_leaderboard()
     measured = {"lowest": min(members), "highest": max(members), "median": statistics.median(members),
                 "ensemble": ensemble[0]}
-    assert {k: round(100 * v, 1) for k, v in measured.items()} == stated, \
-        f"README.md states {stated}, the demo printed {measured}"
+    if kind == cpu_kind():
+        assert {k: round(100 * v, 1) for k, v in measured.items()} == stated, \
+            f"README.md states {stated}, the demo printed {measured}"
+    else:
+        warnings.warn(f"README.md's demo figures were measured on a {kind!r} CPU, this is {cpu_kind()!r}: "
+                      f"only the orderings were checked (stated {stated}, printed {measured})")
     run_dir = demo_run["runs_root"] / "ensemble_ava" / "ensemble.val"
     data_cfg = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]
     detections = pd.read_csv(run_dir / "predictions" / "val.csv", header=None,

@@ -1,0 +1,226 @@
+"""The demo as a miniature of the report's Table 2, over several seeds of the generated data.
+
+For each seed, runs what `make demo` runs (``submit ensemble_ava scale=demo cluster=local``)
+with ``scale.data_seed=<seed>`` in its own runs root, then reads the val predictions that the
+evaluate and ensemble jobs wrote and scores them again with ``model.eval.ava.frame_map``:
+
+    .venv/bin/python bench/demo_seeds.py --root DIR [--seeds 0 1 2] [--reuse]
+
+It prints, per seed and as mean / min / max over the seeds, the val frame-mAP of every member,
+of the "++" member evaluated at a single scale, of the seven-member ensemble, and of an
+ensemble the programme does not run (the five SlowFast 16x8 members only) and of a diagnostic
+one (the members' score ranks averaged instead of their scores), and whether each of
+the report's orderings holds: ensemble above every member, above the median member, every 16x8
+member above the 8x8 one, "++" above single scale.
+
+The peer of an ensemble is its best member measured on the same keyframes, so the script also
+draws bootstrap replicates of the val keyframes (whole keyframes, with replacement) and reports
+how often the ensemble is above its best and its median member across replicates: with 44 val
+keyframes an ordering that flips in a third of the replicates is not an ordering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from model.eval.ava import frame_map  # noqa: E402
+from model.eval.ava_io import read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
+from model.eval.ensemble import ensemble_ava  # noqa: E402
+
+EXPERIMENT = "ensemble_ava"
+SINGLE_SCALE_PREFIX = "evaluate.val_single_scale."
+MEMBER_PREFIX = "evaluate.val."
+ENSEMBLE_JOB = "ensemble.val"
+
+
+@dataclass
+class SeedRun:
+    """One seed's val predictions and ground truth, read from its runs root."""
+
+    seed: int
+    members: dict[str, pd.DataFrame]          # member name -> detections
+    single_scale: dict[str, pd.DataFrame]     # member name -> detections at one scale
+    ensemble: pd.DataFrame
+    groundtruth: pd.DataFrame
+    labelmap: dict[int, str]
+    exclusions: set[tuple[str, int]]
+    wall_s: float | None
+
+
+def run_demo(runs_root: Path, seed: int) -> float:
+    """Runs the demo at ``seed`` in ``runs_root``; returns its wall time in seconds."""
+    env = {**os.environ, "ORCH_RUNS_ROOT": str(runs_root)}
+    env.pop("ORCH_DB_URL", None)
+    command = [sys.executable, "-m", "orchestrator", "submit", EXPERIMENT, "scale=demo", "cluster=local",
+               f"scale.data_seed={seed}", "--wait", "--quiet"]
+    began = time.monotonic()
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
+    if completed.returncode != 0:
+        # The val jobs may have finished although a later job failed: they are still scored.
+        print(f"the demo at seed {seed} failed (exit {completed.returncode}); runs in {runs_root}", file=sys.stderr)
+    return time.monotonic() - began
+
+
+def _predictions(job_dir: Path) -> pd.DataFrame:
+    path = job_dir / "predictions" / "val.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no val predictions (did the demo finish?)")
+    return read_ava_csv(path, scored=True)
+
+
+def read_seed(runs_root: Path, seed: int, wall_s: float | None) -> SeedRun:
+    experiment_dir = runs_root / EXPERIMENT
+    members = {d.name[len(MEMBER_PREFIX):]: _predictions(d)
+               for d in sorted(experiment_dir.glob(MEMBER_PREFIX + "*"))}
+    single = {d.name[len(SINGLE_SCALE_PREFIX):]: _predictions(d)
+              for d in sorted(experiment_dir.glob(SINGLE_SCALE_PREFIX + "*"))}
+    if not members:
+        raise SystemExit(f"{experiment_dir}: no {MEMBER_PREFIX}* jobs")
+    annotations = runs_root / "data" / "demo" / "ava" / "annotations"
+    return SeedRun(seed=seed, members=members, single_scale=single,
+                   ensemble=_predictions(experiment_dir / ENSEMBLE_JOB),
+                   groundtruth=read_ava_csv(annotations / "ava_val_v2.2.csv", scored=False),
+                   labelmap=read_labelmap(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"),
+                   exclusions=read_exclusions(annotations / "ava_val_excluded_timestamps_v2.2.csv"),
+                   wall_s=wall_s)
+
+
+def systems(run: SeedRun) -> dict[str, pd.DataFrame]:
+    """Every scored system of a seed: members, single-scale twins, the ensembles."""
+    out: dict[str, pd.DataFrame] = dict(run.members)
+    out.update({f"{name} (single scale)": frame for name, frame in run.single_scale.items()})
+    out["ensemble (7, as run)"] = run.ensemble
+    sf16 = {name: frame for name, frame in run.members.items() if name.startswith("sf16x8")}
+    out["ensemble of the 16x8 members (not run)"] = ensemble_ava(sf16)
+    out["ensemble of score ranks (not run)"] = ensemble_ava(
+        {name: score_ranks(frame) for name, frame in run.members.items()})
+    return out
+
+
+def score_ranks(frame: pd.DataFrame) -> pd.DataFrame:
+    """A member's scores replaced by their rank among all its rows, scaled to (0, 1]: the same
+    ordering (so the same AP, including which 50 rows of a keyframe the official evaluator
+    keeps, as it ranks across classes), without the member's score scale. Averaging these is a
+    diagnostic of calibration, not the report's rule ("we average prediction scores")."""
+    ranked = frame.copy()
+    ranked["score"] = frame["score"].rank(pct=True)
+    return ranked
+
+
+def _keyframe_subset(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` on the keyframes ``keys`` (video_id, timestamp, copy); a keyframe drawn
+    twice appears twice, under a video id made unique by the copy number."""
+    joined = frame.merge(keys, on=["video_id", "timestamp"], how="inner")
+    joined["video_id"] = joined["video_id"].astype(str) + "#" + joined["copy"].astype(str)
+    return joined.drop(columns="copy")
+
+
+def score(run: SeedRun, frame: pd.DataFrame, keys: pd.DataFrame | None = None) -> float:
+    gt = run.groundtruth
+    exclusions = run.exclusions
+    if keys is not None:
+        gt = _keyframe_subset(gt, keys)
+        frame = _keyframe_subset(frame, keys)
+        exclusions = {(f"{v}#{c}", t) for v, t, c in keys.itertuples(index=False) if (v, t) in run.exclusions}
+    return 100.0 * frame_map(gt, frame, run.labelmap, exclusions).mAP
+
+
+def bootstrap(run: SeedRun, frames: dict[str, pd.DataFrame], replicates: int, rng: np.random.Generator
+              ) -> dict[str, float]:
+    """Share of keyframe-bootstrap replicates in which the ensemble (as run) is above its best
+    member, above its median member, and the 16x8 ensemble above its best member."""
+    keyframes = run.groundtruth[["video_id", "timestamp"]].drop_duplicates().reset_index(drop=True)
+    member_names = list(run.members)
+    sf16 = [n for n in member_names if n.startswith("sf16x8")]
+    above_best = above_median = sf16_above_best = 0
+    for _ in range(replicates):
+        drawn = keyframes.iloc[rng.integers(0, len(keyframes), len(keyframes))].copy()
+        drawn["copy"] = np.arange(len(drawn))
+        scores = {name: score(run, frames[name], drawn) for name in
+                  member_names + ["ensemble (7, as run)", "ensemble of the 16x8 members (not run)"]}
+        members = [scores[n] for n in member_names]
+        above_best += scores["ensemble (7, as run)"] > max(members)
+        above_median += scores["ensemble (7, as run)"] > statistics.median(members)
+        sf16_above_best += scores["ensemble of the 16x8 members (not run)"] > max(scores[n] for n in sf16)
+    return {"ensemble above best member": above_best / replicates,
+            "ensemble above median member": above_median / replicates,
+            "16x8 ensemble above its best member": sf16_above_best / replicates}
+
+
+def orderings(scores: dict[str, float], run: SeedRun) -> dict[str, bool]:
+    members = [scores[n] for n in run.members]
+    ensemble = scores["ensemble (7, as run)"]
+    out = {"ensemble above every member": ensemble > max(members),
+           "ensemble above the median member": ensemble > statistics.median(members)}
+    if "sf8x8" in run.members:
+        out["every 16x8 member above the 8x8"] = all(scores[n] > scores["sf8x8"] for n in run.members
+                                                     if n.startswith("sf16x8"))
+    for name in run.single_scale:
+        out[f"'++' above single scale ({name})"] = scores[name] > scores[f"{name} (single scale)"]
+    return out
+
+
+def markdown(results: list[dict], replicates: int) -> str:
+    names = list(results[0]["scores"])
+    lines = ["| system | " + " | ".join(f"seed {r['seed']}" for r in results) + " | mean | min-max |",
+             "|---|" + "---|" * (len(results) + 2)]
+    for name in names:
+        values = [r["scores"][name] for r in results]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values)
+                     + f" | {statistics.mean(values):.2f} | {min(values):.2f}-{max(values):.2f} |")
+    lines += ["", "| ordering (report: Table 2) | " + " | ".join(f"seed {r['seed']}" for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for name in results[0]["orderings"]:
+        lines.append(f"| {name} | " + " | ".join("yes" if r["orderings"][name] else "**no**" for r in results) + " |")
+    lines += ["", f"| share of {replicates} keyframe-bootstrap replicates | "
+              + " | ".join(f"seed {r['seed']}" for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for name in results[0]["bootstrap"]:
+        lines.append(f"| {name} | " + " | ".join(f"{r['bootstrap'][name]:.2f}" for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, required=True, help="one runs root per seed: ROOT/seed<k>")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--reuse", action="store_true", help="score a seed's existing runs root instead of running it")
+    parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    results = []
+    for seed in args.seeds:
+        runs_root = args.root / f"seed{seed}"
+        done = (runs_root / EXPERIMENT / ENSEMBLE_JOB / "predictions" / "val.csv").is_file()
+        wall = None if (args.reuse and done) else run_demo(runs_root, seed)
+        run = read_seed(runs_root, seed, wall)
+        frames = systems(run)
+        scores = {name: score(run, frame) for name, frame in frames.items()}
+        results.append({"seed": seed, "wall_s": wall, "scores": scores, "orderings": orderings(scores, run),
+                        "bootstrap": bootstrap(run, frames, args.replicates, np.random.default_rng(seed))})
+        print(f"seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"walls: {[None if r['wall_s'] is None else round(r['wall_s']) for r in results]}\n")
+    print(markdown(results, args.replicates))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
