@@ -55,21 +55,32 @@ def replay(nodes: list[_Node], slots: int, key: Callable[[_Node], object]) -> fl
     return clock
 
 
+def demo_command(experiment: str, *overrides: str) -> list[str]:
+    """What `make demo` runs after setup (with the local executor), plus ``overrides``."""
+    return [sys.executable, "-m", "orchestrator", "submit", experiment, "scale=demo", "cluster=local",
+            *overrides, "--wait", "--quiet"]
+
+
+def run_demo(runs_root: Path, experiment: str, *overrides: str) -> tuple[int, float]:
+    """Runs :func:`demo_command` in ``runs_root`` (its own database there):
+    -> (exit status, wall seconds)."""
+    env = {**os.environ, "ORCH_RUNS_ROOT": str(runs_root)}
+    env.pop("ORCH_DB_URL", None)
+    began = time.monotonic()
+    completed = subprocess.run(demo_command(experiment, *overrides), cwd=REPO_ROOT, env=env,
+                               stdin=subprocess.DEVNULL)
+    return completed.returncode, time.monotonic() - began
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", default="ensemble_ava")
     parser.add_argument("--runs-root", type=Path, default=None, help="default: a fresh temporary folder")
     args = parser.parse_args()
     runs_root = args.runs_root or Path(tempfile.mkdtemp(prefix="demo-bench-"))
-    env = {**os.environ, "ORCH_RUNS_ROOT": str(runs_root)}
-    env.pop("ORCH_DB_URL", None)
-    command = [sys.executable, "-m", "orchestrator", "submit", args.experiment, "scale=demo", "cluster=local",
-               "--wait", "--quiet"]
-    began = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
-    wall = time.monotonic() - began
-    if completed.returncode != 0:
-        print(f"the demo failed (exit {completed.returncode}); runs in {runs_root}", file=sys.stderr)
+    returncode, wall = run_demo(runs_root, args.experiment)
+    if returncode != 0:
+        print(f"the demo failed (exit {returncode}); runs in {runs_root}", file=sys.stderr)
         return 1
 
     engine = open_database(runs_root=runs_root)
@@ -92,7 +103,7 @@ def main() -> int:
     job_seconds = sum(node.seconds for node in nodes.values())
     keys = priority_keys(list(nodes.values()))
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
-    print(f"command: {' '.join(command[1:])} (runs in {runs_root})")
+    print(f"command: {' '.join(demo_command(args.experiment)[1:])} (runs in {runs_root})")
     print(f"wall {wall:.1f} s; before the first submission {(first_submit - created).total_seconds():.1f} s; "
           f"span {span:.1f} s; {len(jobs)} jobs on {slots} slots")
     print("job-seconds by kind: " + ", ".join(f"{kind} {seconds:.0f}" for kind, seconds in sorted(by_kind.items())))

@@ -26,9 +26,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +39,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from model.eval.ava import frame_map  # noqa: E402
 from model.eval.ava_io import read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
 from model.eval.ensemble import ensemble_ava  # noqa: E402
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from demo import run_demo  # noqa: E402
 
 EXPERIMENT = "ensemble_ava"
 SINGLE_SCALE_PREFIX = "evaluate.val_single_scale."
@@ -59,21 +60,15 @@ class SeedRun:
     groundtruth: pd.DataFrame
     labelmap: dict[int, str]
     exclusions: set[tuple[str, int]]
-    wall_s: float | None
 
 
-def run_demo(runs_root: Path, seed: int) -> float:
+def run_seed(runs_root: Path, seed: int) -> float:
     """Runs the demo at ``seed`` in ``runs_root``; returns its wall time in seconds."""
-    env = {**os.environ, "ORCH_RUNS_ROOT": str(runs_root)}
-    env.pop("ORCH_DB_URL", None)
-    command = [sys.executable, "-m", "orchestrator", "submit", EXPERIMENT, "scale=demo", "cluster=local",
-               f"scale.data_seed={seed}", "--wait", "--quiet"]
-    began = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
-    if completed.returncode != 0:
+    returncode, wall = run_demo(runs_root, EXPERIMENT, f"scale.data_seed={seed}")
+    if returncode != 0:
         # The val jobs may have finished although a later job failed: they are still scored.
-        print(f"the demo at seed {seed} failed (exit {completed.returncode}); runs in {runs_root}", file=sys.stderr)
-    return time.monotonic() - began
+        print(f"the demo at seed {seed} failed (exit {returncode}); runs in {runs_root}", file=sys.stderr)
+    return wall
 
 
 def _predictions(job_dir: Path) -> pd.DataFrame:
@@ -83,7 +78,7 @@ def _predictions(job_dir: Path) -> pd.DataFrame:
     return read_ava_csv(path, scored=True)
 
 
-def read_seed(runs_root: Path, seed: int, wall_s: float | None) -> SeedRun:
+def read_seed(runs_root: Path, seed: int) -> SeedRun:
     experiment_dir = runs_root / EXPERIMENT
     members = {d.name[len(MEMBER_PREFIX):]: _predictions(d)
                for d in sorted(experiment_dir.glob(MEMBER_PREFIX + "*"))}
@@ -96,8 +91,7 @@ def read_seed(runs_root: Path, seed: int, wall_s: float | None) -> SeedRun:
                    ensemble=_predictions(experiment_dir / ENSEMBLE_JOB),
                    groundtruth=read_ava_csv(annotations / "ava_val_v2.2.csv", scored=False),
                    labelmap=read_labelmap(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"),
-                   exclusions=read_exclusions(annotations / "ava_val_excluded_timestamps_v2.2.csv"),
-                   wall_s=wall_s)
+                   exclusions=read_exclusions(annotations / "ava_val_excluded_timestamps_v2.2.csv"))
 
 
 def systems(run: SeedRun) -> dict[str, pd.DataFrame]:
@@ -207,8 +201,8 @@ def main() -> int:
     for seed in args.seeds:
         runs_root = args.root / f"seed{seed}"
         done = (runs_root / EXPERIMENT / ENSEMBLE_JOB / "predictions" / "val.csv").is_file()
-        wall = None if (args.reuse and done) else run_demo(runs_root, seed)
-        run = read_seed(runs_root, seed, wall)
+        wall = None if (args.reuse and done) else run_seed(runs_root, seed)
+        run = read_seed(runs_root, seed)
         frames = systems(run)
         scores = {name: score(run, frame) for name, frame in frames.items()}
         results.append({"seed": seed, "wall_s": wall, "scores": scores, "orderings": orderings(scores, run),

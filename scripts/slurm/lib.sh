@@ -238,14 +238,15 @@ restart_if_ours() {
     fi
 }
 
-# Runs a forking daemon's launcher (fd 9, the start lock, closed); if the launcher itself
-# fails (a config it rejects), exits with its log tail instead of a bare set -e stop.
-# Starts a SLURM daemon and returns once its pid file names the running daemon: the
-# launcher's parent exits at the fork, before the child writes that file, and a caller that
-# reads it (a stop, a restart, a test) must not find it missing or stale.
+# Runs a forking SLURM daemon's launcher (fd 9, the start lock, closed) and returns once the
+# daemon's pid file names it: the launcher's parent exits at the fork, before the child writes
+# that file, and a caller that reads it (a stop, a restart, a test) must not find it missing or
+# stale, so a stale one is removed first. If the launcher itself fails (a config it rejects),
+# or no pid file comes, exits with the log tail instead of a bare set -e stop.
 launch_daemon() {
     local name="$1" log="$2" i
     shift 2
+    rm -f "$RUN_DIR/$name.pid"
     if ! "$@" </dev/null 9>&-; then
         echo "[$SCRIPT_TAG] ERROR: $name refused to start" >&2
         show_log_tail "$log"
@@ -306,7 +307,6 @@ ensure_slurmdbd() {
     if daemon_alive slurmdbd || pid_of_exe slurmdbd >/dev/null; then
         say "slurmdbd: already running"
     else
-        rm -f "$RUN_DIR/slurmdbd.pid"
         # No -f option: slurmdbd reads slurmdbd.conf beside the slurm.conf it is given.
         launch_daemon slurmdbd "$LOG_DIR/slurmdbd.log" /usr/sbin/slurmdbd
         touch "$RUN_DIR/slurmdbd.ours"
@@ -325,7 +325,6 @@ ensure_slurmctld() {
     if daemon_alive slurmctld || pid_of_exe slurmctld >/dev/null; then
         say "slurmctld: already running"
     else
-        rm -f "$RUN_DIR/slurmctld.pid"
         launch_daemon slurmctld "$LOG_DIR/slurmctld.log" /usr/sbin/slurmctld ${SLURMCTLD_ARGS[@]+"${SLURMCTLD_ARGS[@]}"}
         touch "$RUN_DIR/slurmctld.ours"
         say "slurmctld: started"

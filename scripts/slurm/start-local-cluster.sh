@@ -80,7 +80,6 @@ ensure_slurmd() {
     if daemon_alive slurmd || pid_of_exe slurmd >/dev/null; then
         say "slurmd: already running"
     else
-        rm -f "$RUN_DIR/slurmd.pid"
         launch_daemon slurmd "$LOG_DIR/slurmd.log" /usr/sbin/slurmd
         touch "$RUN_DIR/slurmd.ours"
         say "slurmd: started"

@@ -147,7 +147,6 @@ ensure_slurmd() {
     if daemon_alive "$name" || slurmd_pid_for "$node" >/dev/null; then
         say "$name: already running"
     else
-        rm -f "$RUN_DIR/$name.pid"
         launch_daemon "$name" "$LOG_DIR/$name.log" /usr/sbin/slurmd -f "$SLURM_CONF_FILE" -N "$node"
         touch "$RUN_DIR/$name.ours"
         say "$name: started"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.engine.precision import cpu_kind
 from jobs.registry import get
+from model.engine.precision import cpu_kind
 from tests.jobs.demo_setup import planned_configs, shrink, write_run_dir
 
 torch.set_num_threads(1)
