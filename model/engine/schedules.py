@@ -14,10 +14,16 @@ checkpoint is self-describing and a resume with a *different* schedule is detect
   :class:`PlateauCuts` from the val metric measured every ``eval_every`` iterations; the
   learning rate is still a pure function of (n, cut points so far), and the cut points are
   part of the checkpoint, so a resumed run follows the same curve.
+
+The recipe's rules that turn a configured schedule into a job's are here too, each written
+once: the linear learning-rate factor (``linear_lr_factor``), the 1.5x train+val stretch
+(``longer_schedule``) and the longer clips' wider scale jitter (``train_jitter_scales``). The
+planner calls them (they import nothing heavy) and writes their results into config.yaml.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,13 +32,17 @@ __all__ = [
     "PlateauCuts",
     "ScheduleError",
     "cosine_lr",
+    "linear_lr_factor",
     "linearly_scaled_lr",
     "longer_schedule",
     "step_lr",
+    "train_jitter_scales",
 ]
 
 #: The report's total mini-batch: 8 clips per GPU on 128 GPUs (section 3, "Training").
 REFERENCE_GLOBAL_BATCH = 1024
+#: Sec. 3: a clip spanning more than this many frames (T x tau) gets the wider scale jitter.
+LONG_CLIP_FRAMES = 64
 
 
 class ScheduleError(ValueError):
@@ -70,23 +80,45 @@ def step_lr(n: int, *, base_lr: float, steps: list[int], lr_decay: float = 0.1,
     return target
 
 
-def linearly_scaled_lr(base_lr: float, global_batch: int,
-                       reference_batch: int = REFERENCE_GLOBAL_BATCH) -> float:
-    """The linear scaling rule (Goyal et al., the report's [8]): lr proportional to batch.
+def linear_lr_factor(global_batch: int, reference_batch: int = REFERENCE_GLOBAL_BATCH) -> float:
+    """The linear scaling rule (Goyal et al., the report's [8]): ``global_batch / reference_batch``.
 
-    The report's base learning rates are for a total batch of 1024 clips. When a run uses a
-    smaller *effective* batch (fewer GPUs and no gradient accumulation) the learning rate is
-    scaled by ``global_batch / 1024``. With gradient accumulation up to 1024 clips no scaling
-    happens (the factor is 1).
+    The report's base learning rates belong to a total batch of 1024 clips ("8 clips per GPU
+    (so the total mini-batch size is 1024)", Sec. 3); a run whose *effective* batch is smaller
+    (fewer GPUs and no gradient accumulation up to it) scales its learning rates by this
+    factor. It is at most 1: a batch larger than the recipe's is not one the report trained
+    with, so its learning rate is not extrapolated upwards.
     """
     if global_batch <= 0:
         raise ScheduleError(f"schedule.global_batch must be positive, got {global_batch}")
-    return base_lr * global_batch / reference_batch
+    if reference_batch <= 0:
+        raise ScheduleError(f"the reference batch of the base learning rate must be positive, got {reference_batch}")
+    return min(1.0, global_batch / reference_batch)
 
 
-def longer_schedule(max_iters: int, steps: list[int], factor: float) -> tuple[int, list[int]]:
-    """Stretch a step schedule by ``factor`` (1.5x for AVA train+val, report section 2)."""
+def linearly_scaled_lr(base_lr: float, global_batch: int,
+                       reference_batch: int = REFERENCE_GLOBAL_BATCH) -> float:
+    """``base_lr`` for a total batch of ``global_batch`` clips: ``base_lr x linear_lr_factor``."""
+    return base_lr * linear_lr_factor(global_batch, reference_batch)
+
+
+def longer_schedule(max_iters: int, steps: Sequence[int], factor: float) -> tuple[int, list[int]]:
+    """Stretch a schedule, its length and its step points, by ``factor``: 1.5x for the AVA
+    train+val runs (Sec. 2, "by 1.5x longer than when training on train only"), 1 / 1.5 for the
+    train run of a member whose stated length is its train+val one."""
     return round(max_iters * factor), [round(s * factor) for s in steps]
+
+
+def train_jitter_scales(num_frames: int, sampling_rate: float, *, short: Sequence[int],
+                        long: Sequence[int]) -> list[int]:
+    """The range of the training short side: ``long`` for a clip spanning more than 64 frames,
+    else ``short``.
+
+    Sec. 3: "a shorter side sampled in [256, 340] pixels. For models that span longer temporal
+    duration on the input. T x tau > 64, we increase the scale jitter to [256, 360]" (the 16x8
+    model spans 128 frames). The two ranges come from the dataset's config.
+    """
+    return list(long) if num_frames * sampling_rate > LONG_CLIP_FRAMES else list(short)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,15 @@ then shrunk by the scale:
 * temporal sampling (``num_frames``, ``sampling_rate``, ``alpha``) comes from the model;
 * pixel sizes are multiplied by ``scale.spatial_factor`` (rounded);
 * iterations (max, warm-up) by ``scale.iters_factor[task]``, warm-up at least
-  ``scale.min_warmup_iters``; AVA step points are ``step_fractions`` of ``max_iters``;
+  ``scale.min_warmup_iters``, after the 1.5x train+val stretch of the recipe's length
+  (``model.engine.schedules.longer_schedule``); AVA step points are ``step_fractions`` of
+  ``max_iters``;
+* the training scale jitter is the dataset's short or long range by the clip's span
+  (``model.engine.schedules.train_jitter_scales``, Sec. 3), unless the member states its own;
 * the learning rate follows the linear scaling rule (Goyal et al., the report's [8]) when the
-  scale's global batch is smaller than the recipe's: ``lr * global_batch / recipe_batch``,
-  unless the scale states its own ``base_lr[task]`` (the demo does);
+  scale's global batch is smaller than the recipe's: ``lr * global_batch / recipe_batch``
+  (``model.engine.schedules.linear_lr_factor``), unless the scale states its own
+  ``base_lr[task]`` (the demo does);
 * resources are the scale's, overridden by any non-null ``cluster.<field>``; evaluation jobs
   take one node, ensembles and exports one CPU;
 * ``tasks_per_node`` (processes per node of a training job, e.g. ``cluster.tasks_per_node=2``
@@ -74,11 +79,13 @@ class Resolver:
 
     def data_block(self, model_key: str, dataset_key: str, split: str, *, tta: str = "single",
                    train_iou_thresh: float | None = None, train_jitter_scales: list[int] | None = None) -> dict[str, Any]:
+        from model.engine.schedules import train_jitter_scales as jitter_rule
+
         model, data = self.cfg["models"][model_key], self.cfg["datasets"][dataset_key]
         factor = float(self.scale.get("spatial_factor", 1.0))
-        window = int(model["num_frames"]) * int(model["sampling_rate"])
-        if train_jitter_scales is None:  # Sec. 3: [256, 360] for windows longer than 64 frames
-            train_jitter_scales = data["train_jitter_scales_long"] if window > 64 else data["train_jitter_scales"]
+        if train_jitter_scales is None:
+            train_jitter_scales = jitter_rule(int(model["num_frames"]), int(model["sampling_rate"]),
+                                              short=data["train_jitter_scales"], long=data["train_jitter_scales_long"])
         is_ava = data["dataset"] == "ava"
         plus = tta == "plus"
         tta_scales = (data.get("tta_scales_plus") if plus else data.get("tta_scales")) or [data["test_crop_size"]]
@@ -89,7 +96,7 @@ class Resolver:
             "train_jitter_scales": [_scaled_px(v, factor) for v in train_jitter_scales],
             "train_crop_size": _scaled_px(data["train_crop_size"], factor),
             "test_crop_size": _scaled_px(data["test_crop_size"], factor),
-            "test_num_clips": int(data.get("test_num_clips", 1)), "test_num_crops": int(data.get("test_num_crops", 1)),
+            "test_num_clips": int(data["test_num_clips"]), "test_num_crops": int(data["test_num_crops"]),
             "proposal_score_thresh": float(data.get("proposal_score_thresh", 0.8)),
             "train_iou_thresh": float(train_iou_thresh if train_iou_thresh is not None else data.get("train_iou_thresh", 0.9)),
             "tta_scales": [_scaled_px(v, factor) for v in tta_scales] if is_ava else [_scaled_px(data["test_crop_size"], factor)],
@@ -103,14 +110,20 @@ class Resolver:
 
     def schedule_block(self, schedule_key: str, task: str, *, max_iters: int | None = None,
                        length_factor: float = 1.0) -> dict[str, Any]:
+        from model.engine.schedules import linear_lr_factor, longer_schedule
+
         recipe = self.cfg["schedules"][schedule_key]
         iters_factor = float((self.scale.get("iters_factor") or {}).get(task, 1.0))
-        total = max(1, int(round((max_iters or recipe["max_iters"]) * length_factor * iters_factor)))
+        # The stretch (1.5x train+val) applies to the recipe's iterations, the report's; the
+        # scale then shrinks the stretched schedule.
+        length, recipe_steps = longer_schedule(max_iters or recipe["max_iters"], recipe.get("steps", []),
+                                               length_factor)
+        total = max(1, int(round(length * iters_factor)))
         warmup = int(round(recipe["warmup_iters"] * iters_factor))
         warmup = min(max(warmup, int(self.scale.get("min_warmup_iters", 0))), max(0, total - 1))
         recipe_batch = int(recipe["global_batch"])
         global_batch = int(self.scale.get("global_batch") or recipe_batch)
-        lr_scale = min(1.0, global_batch / recipe_batch)
+        lr_scale = linear_lr_factor(global_batch, recipe_batch)
         # A scale may state its own base LR per task (the demo's tiny twins do not move at the
         # linearly scaled 0.8 * 8 / 1024); the warm-up start keeps the recipe's ratio to it.
         lr_override = (self.scale.get("base_lr") or {}).get(task)
@@ -120,7 +133,7 @@ class Resolver:
         if name == "steps":
             steps = [int(round(f * total)) for f in recipe.get("step_fractions", [])]
         else:
-            steps = [int(round(s * iters_factor)) for s in recipe.get("steps", [])]
+            steps = [int(round(s * iters_factor)) for s in recipe_steps]
         extra: dict[str, Any] = {}
         if name == "steps" and recipe.get("lr_cuts", "fixed") == "plateau":
             # Sec. 2 "when validation error saturates": cut points decided in training (see

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from model.engine.schedules import (LRSchedule, PlateauCuts, ScheduleError, cosine_lr, linearly_scaled_lr,
-                                    longer_schedule, step_lr)
+from model.engine.schedules import (LRSchedule, PlateauCuts, ScheduleError, cosine_lr, linear_lr_factor,
+                                    linearly_scaled_lr, longer_schedule, step_lr, train_jitter_scales)
 
 
 def test_cosine_follows_the_half_period_formula():
@@ -44,6 +44,22 @@ def test_linear_scaling_of_the_base_lr():
     assert linearly_scaled_lr(0.8, 64) == pytest.approx(0.05)
     with pytest.raises(ScheduleError):
         linearly_scaled_lr(0.8, 0)
+
+
+def test_the_linear_factor_is_the_batch_ratio_and_never_above_one():
+    assert linear_lr_factor(1024, 1024) == 1.0
+    assert linear_lr_factor(256, 1024) == 0.25
+    assert linear_lr_factor(8) == 8 / 1024  # the report's 1024-clip batch by default
+    assert linear_lr_factor(2048, 1024) == 1.0  # not extrapolated above the recipe's batch
+    with pytest.raises(ScheduleError, match="global_batch"):
+        linear_lr_factor(0, 1024)
+
+
+def test_clips_longer_than_64_frames_get_the_wider_jitter():
+    ranges = dict(short=[256, 340], long=[256, 360])
+    assert train_jitter_scales(8, 8, **ranges) == [256, 340]     # 8x8: 64 frames, not more
+    assert train_jitter_scales(32, 2, **ranges) == [256, 340]    # Fast 32x2: 64 frames
+    assert train_jitter_scales(16, 8, **ranges) == [256, 360]    # 16x8: 128 frames (Sec. 3)
 
 
 def test_schedule_config_errors_name_the_field():
