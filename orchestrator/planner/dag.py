@@ -119,6 +119,7 @@ class DagBuilder:
                   **(extra or {}), "resources": self.r.resources(kind)}
         if schedule is not None:
             self._check_batch_split(name, config)
+        _check_schema(name, config)
         job = PlannedJob(name=name, kind=kind, config=config, inputs=dict(inputs or {}))
         upstream = {}
         for role, ref in job.inputs.items():
@@ -181,6 +182,18 @@ class DagBuilder:
                      inputs={"predictions": {"ensemble": (ensemble.name, predictions_of(ensemble))},
                              "member_predictions": {m: (job.name, predictions_of(job)) for m, job in evaluations.items()}},
                      extra={"export": {"format": export_format, "members": list(evaluations)}})
+
+
+def _check_schema(name: str, config: Mapping[str, Any]) -> None:
+    """The job's config.yaml against its kind's schema (``jobs.schema``), before it is hashed
+    or written: a missing or mistyped field fails the plan naming the job and the field,
+    not the job on the cluster. The config written is the planner's own mapping, unchanged."""
+    from jobs.config import ConfigSchemaError, parse_job_config
+
+    try:
+        parse_job_config(config)
+    except ConfigSchemaError as exc:
+        raise PlanningError(f"{name}: config.yaml {exc}") from None
 
 
 def _require(cfg: Mapping[str, Any], *paths: tuple[str, str]) -> None:
