@@ -12,6 +12,7 @@ only predictions are written.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
+from jobs.errors import BadConfigError
 from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import build_network, load_full_weights, pathways_of
 from jobs.training import set_cpu_threads
@@ -41,24 +43,25 @@ class EvaluateJob(RunDirJob):
     def run(self, cfg: JobConfig) -> dict[str, Any]:
         from model.data import build_dataset, build_tta_datasets
 
-        checkpoint = str(cfg.require("inputs.checkpoint"))
-        data = cfg.section("data")
-        split = str(cfg.require("data.split"))
-        device = resolve_device(str(cfg.get("job.device", "auto")))
+        spec = cfg.spec
+        if spec.inputs.get("checkpoint") is None:
+            raise BadConfigError(f"{cfg.path}: field 'inputs.checkpoint' is missing")
+        checkpoint = str(spec.inputs["checkpoint"])
+        data = dataclasses.asdict(spec.data)
+        split = spec.data.split
+        device = resolve_device(spec.job.device)
         set_cpu_threads(cfg, device)
-        precision = Precision(device, str(cfg.get("job.precision", "auto")),
-                              channels_last=device.type == "cuda")
+        precision = Precision(device, spec.job.precision, channels_last=device.type == "cuda")
         model = build_network(cfg)
         load_full_weights(model, checkpoint)
         model = precision.prepare_model(model)
         pathways = pathways_of(cfg)
-        batch_size = int(data.get("batch_size", 8))
-        workers = int(data.get("num_workers", 0))
+        batch_size, workers = spec.data.batch_size, spec.data.num_workers
         out_dir = self.run_dir / "predictions"
         metrics: dict[str, float] | None
-        torch.manual_seed(cfg.seed)
-        if data["dataset"] == "kinetics":
-            dataset = build_dataset(data, mode="test", pathways=pathways, seed=cfg.seed)
+        torch.manual_seed(spec.job.seed)
+        if spec.data.dataset == "kinetics":
+            dataset = build_dataset(data, mode="test", pathways=pathways, seed=spec.job.seed)
             ids, probs, labels = predict_kinetics(model, dataset, precision,
                                                   batch_size=batch_size, num_workers=workers)
             path = out_dir / f"{split}.npz"

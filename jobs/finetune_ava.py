@@ -8,29 +8,28 @@ planner's 1.5x longer schedule trains the test-submission models.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from jobs.base import RunDirJob, run_cli
+from jobs.base import run_cli
 from jobs.config import JobConfig
 from jobs.errors import BadConfigError
-from jobs.training import train
+from jobs.training import TrainingJob
 
 __all__ = ["FinetuneAvaJob", "Job"]
 
 
-class FinetuneAvaJob(RunDirJob):
+class FinetuneAvaJob(TrainingJob):
     """AVA action-detection fine-tuning of a Kinetics-pretrained backbone."""
 
     kind = "finetune_ava"
+    task = "ava"
 
-    def run(self, cfg: JobConfig) -> dict[str, Any]:
-        if cfg.require("model.task") != "ava":
-            raise BadConfigError(f"{cfg.path}: field 'model.task' must be 'ava' for finetune_ava")
-        init = cfg.get("inputs.init_checkpoint")
-        if not init and not cfg.get("job.allow_random_init", False):
+    def init_checkpoint(self, cfg: JobConfig) -> str | None:
+        """AVA models start from a Kinetics checkpoint (Sec. 2); a random start only when the
+        config allows it (``job.allow_random_init``, tests)."""
+        init = super().init_checkpoint(cfg)
+        if not init and not cfg.spec.job.allow_random_init:
             raise BadConfigError(f"{cfg.path}: field 'inputs.init_checkpoint' is missing (AVA "
                                  "models start from a Kinetics checkpoint)")
-        return train(self, cfg, init_checkpoint=init)
+        return init
 
 
 Job = FinetuneAvaJob

@@ -6,25 +6,17 @@ dropout 0.5 before the classifier (report section 3), all from config.yaml.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from jobs.base import RunDirJob, run_cli
-from jobs.config import JobConfig
-from jobs.errors import BadConfigError
-from jobs.training import train
+from jobs.base import run_cli
+from jobs.training import TrainingJob
 
 __all__ = ["Job", "PretrainJob"]
 
 
-class PretrainJob(RunDirJob):
+class PretrainJob(TrainingJob):
     """Kinetics pre-training (from scratch or from an upstream Kinetics checkpoint)."""
 
     kind = "pretrain"
-
-    def run(self, cfg: JobConfig) -> dict[str, Any]:
-        if cfg.require("model.task") != "kinetics":
-            raise BadConfigError(f"{cfg.path}: field 'model.task' must be 'kinetics' for pretrain")
-        return train(self, cfg, init_checkpoint=cfg.get("inputs.init_checkpoint"))
+    task = "kinetics"
 
 
 Job = PretrainJob
