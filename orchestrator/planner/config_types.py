@@ -8,6 +8,11 @@ naming the first field that does not, with the value given.
 
 Only the groups a user overrides (the top level, ``scale``, ``cluster``) are listed: models,
 datasets and schedules are files of the project, checked by tests/configs.
+
+This checks the planner's *input*, with ranges (``>= 1``) and per-task mappings; what the
+planner *writes*, each job's config.yaml, is checked against its schema, ``jobs/schema.py``
+(``dag._check_schema``). A value of the wrong type here would fail inside the resolver, before
+any config.yaml exists, so the two checks do not overlap.
 """
 
 from __future__ import annotations
