@@ -11,11 +11,14 @@ import copy
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from jobs.errors import BadConfigError
+
+if TYPE_CHECKING:
+    from jobs.schema import JobSpec
 
 __all__ = ["ConfigSchemaError", "JobConfig", "load_job_config", "parse_job_config"]
 
@@ -28,7 +31,7 @@ class ConfigSchemaError(ValueError):
         self.field = field
 
 
-def parse_job_config(raw: Mapping[str, Any]) -> Any:
+def parse_job_config(raw: Mapping[str, Any]) -> JobSpec:
     """The typed config (an instance of ``jobs.schema.KIND_SCHEMAS[job.kind]``) of ``raw``.
 
     Raises ``ConfigSchemaError`` naming the first field that is missing, unknown, or of the
@@ -51,7 +54,7 @@ def parse_job_config(raw: Mapping[str, Any]) -> Any:
         missing = sorted(OmegaConf.missing_keys(merged))
         if missing:
             raise ConfigSchemaError(missing[0], f"field {missing[0]!r} is missing")
-        return OmegaConf.to_object(merged)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as exc:
         where = str(getattr(exc, "full_key", None) or "?")
         detail = str(getattr(exc, "msg", None) or exc).splitlines()[0]
@@ -70,7 +73,7 @@ class JobConfig:
     """The parsed config.yaml: ``spec`` typed (``jobs.schema``), ``raw`` as written;
     ``require("schedule.max_iters")`` names a missing field."""
 
-    def __init__(self, raw: dict[str, Any], path: Path, spec: Any = None) -> None:
+    def __init__(self, raw: dict[str, Any], path: Path, spec: JobSpec | None = None) -> None:
         self.raw, self.path, self._spec = raw, path, spec
 
     @classmethod
@@ -84,7 +87,7 @@ class JobConfig:
         return cls(raw, path, spec)
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> Any:  # a JobSpec; Any, since each kind knows which of them it reads
         """The typed config; only a config read through ``load_job_config``/``checked`` has one."""
         if self._spec is None:
             raise BadConfigError(f"{self.path}: the config was not checked against its schema")

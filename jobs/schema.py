@@ -17,13 +17,13 @@ imports it when it plans.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 __all__ = ["CONFIG_GROUP", "DataConf", "EnsembleConf", "EnsembleJobConfig", "EvaluateJobConfig",
-           "ExportConf", "ExportJobConfig", "JobSection", "KIND_SCHEMAS", "ModelConf", "PlateauConf",
+           "ExportConf", "ExportJobConfig", "JobSection", "JobSpec", "KIND_SCHEMAS", "ModelConf", "PlateauConf",
            "PredictionDataConf", "ResourcesConf", "ScheduleConf", "SingleScaleConf", "StepsFromConf",
            "TrainingJobConfig", "schema_of"]
 
@@ -210,6 +210,9 @@ class ExportJobConfig:
     resources: ResourcesConf = field(default_factory=ResourcesConf)  # the allocation the executor asks for
     inputs: dict[str, Any] = field(default_factory=dict)  # predictions, member_predictions
 
+
+#: The typed config of any kind (what ``jobs.config.JobConfig.spec`` holds).
+JobSpec = Union[TrainingJobConfig, EvaluateJobConfig, EnsembleJobConfig, ExportJobConfig]
 
 #: job kind -> the schema of its config.yaml
 KIND_SCHEMAS: dict[str, type] = {"pretrain": TrainingJobConfig, "finetune_ava": TrainingJobConfig,
