@@ -29,7 +29,7 @@ from model.engine.distributed import DistContext, init_distributed
 from model.engine.optim import build_sgd
 from model.engine.precision import Precision, describe_device, resolve_device
 from model.engine.rng import derive_seed, seed_everything
-from model.engine.schedules import LRSchedule
+from model.engine.schedules import LRSchedule, stretched_steps
 from model.engine.trainer import LoopSettings, Trainer
 
 __all__ = ["TrainingJob", "ava_step", "build_trainer", "kinetics_step", "resolved_schedule"]
@@ -99,8 +99,7 @@ def resolved_schedule(cfg: JobConfig) -> Any:
     except (OSError, ValueError, KeyError) as exc:
         raise BadConfigError(f"{cfg.path}: inputs.{role} {path} gives no 'lr_cuts' (the cut points of the "
                              f"train run this schedule follows): {exc!r}") from None
-    return dataclasses.replace(schedule, steps=[int(round(int(cut) * source.factor)) for cut in cuts],
-                               steps_from=None)
+    return dataclasses.replace(schedule, steps=stretched_steps(cuts, source.factor), steps_from=None)
 
 
 def set_cpu_threads(cfg: JobConfig, device: torch.device) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "linearly_scaled_lr",
     "longer_schedule",
     "step_lr",
+    "stretched_steps",
     "train_jitter_scales",
 ]
 
@@ -106,7 +107,13 @@ def longer_schedule(max_iters: int, steps: Sequence[int], factor: float) -> tupl
     """Stretch a schedule, its length and its step points, by ``factor``: 1.5x for the AVA
     train+val runs (Sec. 2, "by 1.5x longer than when training on train only"), 1 / 1.5 for the
     train run of a member whose stated length is its train+val one."""
-    return round(max_iters * factor), [round(s * factor) for s in steps]
+    return round(max_iters * factor), stretched_steps(steps, factor)
+
+
+def stretched_steps(steps: Sequence[int], factor: float) -> list[int]:
+    """The step points of a schedule stretched by ``factor`` (see ``longer_schedule``): also
+    the cut points a train+val run takes from its train run under the plateau rule."""
+    return [round(int(s) * factor) for s in steps]
 
 
 def train_jitter_scales(num_frames: int, sampling_rate: float, *, short: Sequence[int],

@@ -4,7 +4,8 @@ import math
 import pytest
 
 from model.engine.schedules import (LRSchedule, PlateauCuts, ScheduleError, cosine_lr, linear_lr_factor,
-                                    linearly_scaled_lr, longer_schedule, step_lr, train_jitter_scales)
+                                    linearly_scaled_lr, longer_schedule, step_lr, stretched_steps,
+                                    train_jitter_scales)
 
 
 def test_cosine_follows_the_half_period_formula():
@@ -37,6 +38,8 @@ def test_steps_decay_tenfold_after_1k_linear_warmup():
 
 def test_train_plus_val_runs_one_and_a_half_times_longer():
     assert longer_schedule(12000, [8000, 10000], 1.5) == (18000, [12000, 15000])
+    # A train run's plateau cuts, carried over to its train+val run.
+    assert stretched_steps([6000, 10001], 1.5) == [9000, 15002]
 
 
 def test_linear_scaling_of_the_base_lr():
