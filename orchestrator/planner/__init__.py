@@ -3,7 +3,8 @@
 Public API::
 
     cfg = compose_experiment("ensemble_ava", ["scale=demo", "cluster=local"])  # Hydra compose
-    plan = plan_experiment(to_plain(cfg))           # DAG in memory, content hashes
+    plan = plan_experiment(to_plain(cfg))           # DAG in memory, content hashes; each job's
+                                                    # config checked against jobs/schema.py
     with session_scope(engine) as session:
         report = record_plan(session, plan)         # one transaction; writes config.yaml files
     plan_tree(plan) -> rich.tree.Tree               # the --dry-run display
