@@ -17,11 +17,13 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "canonical_json",
-           "fsync_dir", "replace_durably", "sha256_file", "write_temporary"]
+__all__ = ["atomic_output_path", "atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "canonical_json", "fsync_dir", "replace_durably", "sha256_file", "write_temporary"]
 
 _HASH_BLOCK = 1 << 20
 
@@ -69,6 +71,28 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         temporary.unlink(missing_ok=True)
         raise
     fsync_dir(Path(path).parent)
+
+
+@contextmanager
+def atomic_output_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that opens files by name (a video
+    muxer); once the body returns, the file is fsynced and moved onto ``path`` (directory
+    fsynced too). On an error nothing appears under ``path`` and the temporary is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    temporary = Path(tmp)
+    # The writer creates the file itself, so it gets the usual permissions (umask), not
+    # mkstemp's owner-only ones: a generated dataset is read by other users' jobs.
+    temporary.unlink()
+    try:
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        replace_durably(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -25,13 +25,13 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from contract.files import atomic_write
 from model.nets.errors import CheckpointMismatchError
 
 __all__ = ["SOURCES", "convert_state_dict", "convert_checkpoint", "load_backbone_from_classification",
@@ -196,17 +196,7 @@ def convert_checkpoint(source: str, variant: str, in_path: str | os.PathLike[str
     with torch.device("meta"):
         model = build(variant, task=task, num_classes=num_classes)
     converted = convert_state_dict(state, model, source=source)
-    out_path = Path(out_path)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(converted, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out_path, lambda handle: torch.save(converted, handle))
     return converted
 
 

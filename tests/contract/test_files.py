@@ -63,3 +63,18 @@ def test_canonical_json_sorts_keys_drops_spaces_and_keeps_non_ascii():
     # ASCII content: the same bytes as with ensure_ascii=True, so hashes taken before agree.
     ascii_value = {"model": {"name": "slowfast_8x8_r50"}, "schedule": {"base_lr": 0.1, "steps": [0.5, 0.75]}}
     assert canonical_json(ascii_value) == json.dumps(ascii_value, sort_keys=True, separators=(",", ":"))
+
+
+def test_atomic_output_path_moves_the_named_file_in_only_when_the_body_succeeds(tmp_path):
+    from contract.files import atomic_output_path
+
+    target = tmp_path / "clip.mp4"
+    with atomic_output_path(target) as temporary:
+        assert temporary.parent == tmp_path and temporary != target
+        temporary.write_bytes(b"video")
+    assert target.read_bytes() == b"video" and _leftovers(tmp_path) == []
+    with pytest.raises(ValueError):
+        with atomic_output_path(target) as temporary:
+            temporary.write_bytes(b"half")
+            raise ValueError("no frames")
+    assert target.read_bytes() == b"video" and _leftovers(tmp_path) == []

@@ -1,19 +1,20 @@
 """Write real H.264 MP4 files with PyAV, atomically.
 
 The file appears under its final name only once it is complete (temporary file in the same
-folder, fsync, ``os.replace``), so an interrupted generator never leaves a truncated video
-that a loader would later trip over.
+folder, fsync, rename: ``contract.files.atomic_output_path``), so an interrupted generator
+never leaves a truncated video that a loader would later trip over.
 """
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import av
 import numpy as np
+
+from contract.files import atomic_output_path
 
 __all__ = ["write_mp4"]
 
@@ -36,9 +37,8 @@ def write_mp4(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     time_base = Fraction(1, 1000) if frame_times_s is not None else Fraction(1, fps)
-    try:
+    with atomic_output_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = None
             for index, image in enumerate(frames):
@@ -67,10 +67,4 @@ def write_mp4(
                 raise ValueError(f"{path}: no frames to write")
             for packet in stream.encode():
                 container.mux(packet)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
