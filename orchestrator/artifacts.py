@@ -8,25 +8,17 @@ whose size and mtime are unchanged is not hashed again (checkpoints can be gigab
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from contract.files import sha256_file
+from contract.run_dir import CHECKPOINTS_DIR, METRICS_FILE, PREDICTIONS_DIR, SUBMISSION_DIR
 from orchestrator.db.models import Artifact, Job
 
-__all__ = ["ARTIFACT_FOLDERS", "sha256_file", "record_artifacts"]
+__all__ = ["ARTIFACT_FOLDERS", "record_artifacts"]
 
-METRICS_FILE = "metrics.jsonl"
 # folder in the run dir -> Artifact.kind
-ARTIFACT_FOLDERS = {"checkpoints": "checkpoint", "predictions": "predictions", "submission": "submission"}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+ARTIFACT_FOLDERS = {CHECKPOINTS_DIR: "checkpoint", PREDICTIONS_DIR: "predictions", SUBMISSION_DIR: "submission"}
 
 
 def _artifact_candidates(run_dir: Path, done: bool):

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Experiment, Job, JobState, Submission
+from contract.files import canonical_json, replace_durably, sha256_file, write_temporary
+from contract.run_dir import CHECKPOINTS_DIR, SUBMISSION_DIR
+from contract.states import FINISHED_STATES, JobState
+from orchestrator.db.models import Experiment, Job, Submission
 from orchestrator.export_paths import ExportPathError, resolve_export_path
-from orchestrator.artifacts import sha256_file
 
 __all__ = ["ExportError", "InvalidSubmission", "ExportPathError", "ExportResult", "ValidationInputs",
            "export_experiment", "config_sha256", "SUBMISSION_SUFFIX"]
 
 SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
-_DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
 
 
 class ExportError(ValueError):
@@ -69,14 +69,14 @@ class ExportResult:
 
 def config_sha256(config: dict[str, Any]) -> str:
     """sha256 of a job config as canonical JSON (sorted keys): stable across databases."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
 def _export_job(session: Session, experiment: Experiment) -> Job:
     jobs = [job for job in experiment.jobs if job.kind == "export"]
     if not jobs:
         raise ExportError(f"experiment {experiment.name!r} has no export job (only ensembles on a test split export)")
-    finished = [job for job in jobs if job.state in _DONE]
+    finished = [job for job in jobs if job.state in FINISHED_STATES]
     if not finished:
         states = ", ".join(f"{job.name}={job.state}" for job in jobs)
         raise ExportError(f"experiment {experiment.name!r}: no finished export job yet ({states})")
@@ -91,7 +91,7 @@ def _producing_run_dir(job: Job) -> Path:
 
 
 def _submission_source(job: Job, fmt: str) -> Path:
-    folder = _producing_run_dir(job) / "submission"
+    folder = _producing_run_dir(job) / SUBMISSION_DIR
     suffix = SUBMISSION_SUFFIX[fmt]
     files = sorted(p for p in folder.glob(f"*{suffix}") if p.is_file() and not p.is_symlink()) if folder.is_dir() else []
     if len(files) != 1:
@@ -162,7 +162,7 @@ def _upstream(*jobs: Job) -> list[Job]:
 
 
 def _latest_checkpoint(job: Job) -> Path | None:
-    folder = _producing_run_dir(job) / "checkpoints"
+    folder = _producing_run_dir(job) / CHECKPOINTS_DIR
     files = sorted(p for p in folder.glob("*.pt") if p.is_file() and not p.is_symlink()) if folder.is_dir() else []
     return files[-1] if files else None
 
@@ -192,16 +192,6 @@ def _members(job: Job) -> dict[str, Any]:
             "jobs": {j.name: {"kind": j.kind, "content_hash": j.content_hash, "config_sha256": config_sha256(j.config)}
                      for j in lineage}}
     return members
-
-
-def _write_atomically(target: Path, write) -> Path:
-    """Write via a temp file in the target folder (fsync); returns the temp path to replace."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return Path(tmp)
 
 
 def export_experiment(session: Session, experiment_name: str, out: str | os.PathLike[str], *,
@@ -242,14 +232,14 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "validation": validation,
                 "members": members}
     with source.open("rb") as handle:
-        copied = _write_atomically(target, lambda out_handle: shutil.copyfileobj(handle, out_handle))
-    manifest_tmp = _write_atomically(manifest_path, lambda h: h.write(json.dumps(manifest, indent=1).encode()))
+        copied = write_temporary(target, lambda out_handle: shutil.copyfileobj(handle, out_handle))
+    manifest_tmp = write_temporary(manifest_path, lambda h: h.write(json.dumps(manifest, indent=1).encode()))
     if sha256_file(copied) != digest:  # the source changed under us
         copied.unlink(missing_ok=True)
         manifest_tmp.unlink(missing_ok=True)
         raise ExportError(f"{source} changed while it was being exported; run export again")
-    os.replace(copied, target)
-    os.replace(manifest_tmp, manifest_path)
+    replace_durably(copied, target)
+    replace_durably(manifest_tmp, manifest_path)
     try:
         session.add(Submission(experiment=experiment, path=str(target), format=fmt, sha256=digest,
                                validation=validation, ok=True, members=members, manifest_path=str(manifest_path)))

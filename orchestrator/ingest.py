@@ -29,16 +29,14 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.run_dir import METRICS_FILE, RESULT_FILE, STATUS_FILE
 from orchestrator.artifacts import record_artifacts
 from orchestrator.db.models import Attempt, Job
 
-__all__ = ["ingest_job", "IngestReport", "METRICS_FILE", "STATUS_FILE", "RESULT_FILE"]
+__all__ = ["ingest_job", "IngestReport"]
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-STATUS_FILE = "status.json"
-RESULT_FILE = "result.json"
 MAX_CORRUPT_LINES_KEPT = 20
 # Lines per transaction: bounds memory and the size of one INSERT batch.
 BATCH_LINES = 20_000

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.db.models import JobState
+from contract.states import INTERRUPTED_STATES, JobState, ObservedState
 from orchestrator.executors.base import SchedulerObservation
 from orchestrator.executors.outcome import ProcessOutcome, last_error_line
 from orchestrator.run_dir import RunDirSnapshot
 
 S = JobState
-INTERRUPTED = frozenset({S.PREEMPTED.value, S.TIMEOUT.value, S.NODE_FAIL.value})
-LIVE = frozenset({S.SUBMITTED.value, S.PENDING.value, S.RUNNING.value, S.REQUEUED.value})
 _AFTER_SUBMIT = {S.PENDING, S.RUNNING, S.REQUEUED, S.PREEMPTED, S.TIMEOUT, S.NODE_FAIL,
                  S.COMPLETED, S.FAILED, S.CANCELLED}
 
@@ -75,7 +73,7 @@ class Verdict:
 
     ``state`` equal to the current state means "no transition". ``via_requeued``: record a
     REQUEUED transition first (the scheduler restarted the attempt). ``final``: the attempt
-    is over (``ended_at`` is set); INTERRUPTED final states make the job resubmittable.
+    is over (``ended_at`` is set); final INTERRUPTED_STATES make the job resubmittable.
     """
 
     state: str
@@ -108,15 +106,14 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
         return Verdict(S.COMPLETED.value, None, final=True)
 
     observed = observation.state
-    if observation.uncertain or observed == "UNKNOWN":
+    if observation.uncertain or observed == ObservedState.UNKNOWN:
         return Verdict(current, None, uncertain=True)
 
     if observed == S.COMPLETED.value:
         if outcome.kind == "success":
             return Verdict(S.FAILED.value, "the job returned without writing result.json", final=True)
         return _lost_or_wait(current, clocks, "scheduler says COMPLETED but the job left no result")
-    if files.rank_lost_message and observed in (S.FAILED.value, S.CANCELLED.value, S.COMPLETED.value,
-                                                "VANISHED"):
+    if files.rank_lost_message and observed in (S.FAILED, S.CANCELLED, S.COMPLETED, ObservedState.VANISHED):
         return Verdict(S.NODE_FAIL.value, f"lost: {files.rank_lost_message}", final=True)
     if observed in (S.FAILED.value, S.CANCELLED.value):
         if observation.raw_state.upper().startswith("OUT_OF_MEMORY"):
@@ -124,7 +121,7 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
         detail = f" (exit code {observation.exit_code})" if observation.exit_code else ""
         return Verdict(S.NODE_FAIL.value, f"lost: scheduler says {observed}{detail} and the job left no result",
                        final=True)
-    if observed == "VANISHED":
+    if observed == ObservedState.VANISHED:
         return _lost_or_wait(current, clocks, observation.reason or "the scheduler no longer knows the job")
 
     if observed == S.TIMEOUT.value:
@@ -139,7 +136,7 @@ def judge_attempt(current: str, observation: SchedulerObservation, files: RunDir
 
     # PENDING / RUNNING / REQUEUED: follow the scheduler, noting restarts it did itself.
     # A job never goes back from RUNNING to PENDING unless the scheduler requeued it.
-    restarted = (current in INTERRUPTED or observation.restarts > requeues_seen
+    restarted = (current in INTERRUPTED_STATES or observation.restarts > requeues_seen
                  or (current == S.RUNNING.value and observed == S.PENDING.value))
     if observed == S.REQUEUED.value:
         return Verdict(S.REQUEUED.value, _requeue_reason(requeues_seen + 1), via_requeued=False) \

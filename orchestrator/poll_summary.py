@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.states import JobState
-
-_QUEUED = {JobState.SUBMITTED.value, JobState.PENDING.value}
+from contract.states import QUEUED_STATES
 
 
 @dataclass
@@ -35,7 +33,7 @@ class PollSummary:
     @property
     def queued(self) -> int:
         """Submitted jobs the scheduler has not started (SUBMITTED/PENDING)."""
-        return sum(1 for job in self.running if job.state in _QUEUED)
+        return sum(1 for job in self.running if job.state in QUEUED_STATES)
 
     @property
     def active(self) -> int:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from orchestrator.db.models import Job, JobState
-from orchestrator.job_states import INTERRUPTED
+from contract.states import INTERRUPTED_STATES, JobState
+from orchestrator.db.models import Job
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def bound_reached_reason(restarts: int, max_resubmits: int, last: str) -> str:
 def decide_resubmission(job: Job, *, max_resubmits: int, backoff_s: float, now: dt.datetime) -> ResubmissionDecision:
     """For a job whose latest attempt ended in PREEMPTED / TIMEOUT / NODE_FAIL."""
     attempt = job.latest_attempt
-    if attempt is None or job.state not in INTERRUPTED or attempt.ended_at is None:
+    if attempt is None or job.state not in INTERRUPTED_STATES or attempt.ended_at is None:
         raise ValueError(f"{job.name} is not an interrupted job (state {job.state})")
     restarts = restarts_so_far(job)
     if restarts >= max_resubmits:

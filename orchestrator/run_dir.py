@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.run_dir import RESULT_FILE, STATUS_FILE, ErrorKind, StatusState
+
 
 @dataclass(frozen=True)
 class RunDirSnapshot:
@@ -27,10 +29,10 @@ class RunDirSnapshot:
     @property
     def failed_message(self) -> str | None:
         """The job's own verdict of a deterministic failure (NaN loss, bad config, bad data)."""
-        if self.status_state == "failed" and not self.rank_lost_message:
+        if self.status_state == StatusState.FAILED and not self.rank_lost_message:
             status = self.status or {}
             message = str(status.get("message") or "the job reported failure without a message")
-            kind = status.get("error_kind")  # jobs/errors.py: nan_loss, bad_data, bad_config, exception
+            kind = status.get("error_kind")  # a contract.run_dir.ErrorKind
             return f"{kind}: {message}" if kind and not message.startswith(f"{kind}:") else message
         return None
 
@@ -39,7 +41,7 @@ class RunDirSnapshot:
         """A process of a distributed job died (``error_kind: rank_lost``, the rank named): the
         cluster's doing, not the job's, so it is resubmitted like a node failure."""
         status = self.status or {}
-        if self.status_state == "failed" and status.get("error_kind") == "rank_lost":
+        if self.status_state == StatusState.FAILED and status.get("error_kind") == ErrorKind.RANK_LOST:
             return str(status.get("message") or "a process of the job died")
         return None
 
@@ -76,6 +78,6 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
 def read_run_dir(run_dir: str | Path) -> RunDirSnapshot:
     run_dir = Path(run_dir)
     problems: list[str] = []
-    status = _read_json(run_dir / "status.json", problems)
-    result = _read_json(run_dir / "result.json", problems)
+    status = _read_json(run_dir / STATUS_FILE, problems)
+    result = _read_json(run_dir / RESULT_FILE, problems)
     return RunDirSnapshot(status=status, result=result, problems=tuple(problems))

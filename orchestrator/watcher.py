@@ -7,7 +7,7 @@ One ``poll`` does, in order:
    submitit's outcome) -> transitions recorded on the Attempt, the Job mirrors it;
    ``ingest_job`` for running and just-finished jobs (incremental, idempotent); a job the
    scheduler keeps requeueing past ``cluster.max_resubmits`` restarts is cancelled -> FAILED;
-3. PLANNED jobs with a FAILED/CANCELLED dependency -> CANCELLED ("blocked: ...");
+3. PLANNED jobs with a FAILED/CANCELLED dependency -> CANCELLED, ``blocked_by_job_id`` naming it;
 4. interrupted jobs (PREEMPTED/TIMEOUT/NODE_FAIL, not requeued by the scheduler) ->
    resubmitted on the same run dir after their back-off, or FAILED past the bound;
 5. PLANNED jobs whose dependencies are all COMPLETED/REUSED -> submitted, within
@@ -33,22 +33,21 @@ from sqlalchemy.orm import Session, selectinload
 from orchestrator.db import session_scope
 from orchestrator.db.lease import (DEFAULT_TTL, acquire_lease, experiment_lease_key, process_owner, release_lease,
                                    renew_lease)
-from orchestrator.db.models import TERMINAL_STATES, Attempt, Experiment, Job, JobState
+from contract.states import (FINISHED_STATES, INTERRUPTED_STATES, LIVE_STATES, TERMINAL_STATES,
+                             UNSUCCESSFUL_STATES, JobState, ObservedState)
+from orchestrator.db.models import Attempt, Experiment, Job
 from orchestrator.db.types import utcnow
 from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, ResourceRequest,
                                     SchedulerObservation, SubmittedAttempt, UnknownJobKindError,
                                     attempt_log_folder, build_executor, read_process_outcome,
                                     resolve_backend)
-from orchestrator.job_states import INTERRUPTED, LIVE, Clocks, check_transition, judge_attempt
+from orchestrator.job_states import Clocks, check_transition, judge_attempt
 from orchestrator.resubmission import decide_resubmission, requeued_past_bound
 from orchestrator.poll_summary import EtaTracker, PollSummary, RunningJob
 from orchestrator.run_dir import read_run_dir
 from orchestrator.submission_order import SubmissionOrder
 
 LOGGER = logging.getLogger(__name__)
-_DONE = {JobState.COMPLETED.value, JobState.REUSED.value}
-_TERMINAL = {state.value for state in TERMINAL_STATES}
-_BLOCKING = {JobState.FAILED.value, JobState.CANCELLED.value}
 SUBMIT_ATTEMPTS = 3  # consecutive polls on which the scheduler refused a submission
 
 
@@ -187,7 +186,7 @@ class Watcher:
         live: dict[str, list[tuple[Job, Attempt]]] = {}
         for job in jobs:
             attempt = job.latest_attempt
-            if attempt is not None and attempt.ended_at is None and job.state not in _TERMINAL:
+            if attempt is not None and attempt.ended_at is None and job.state not in TERMINAL_STATES:
                 live.setdefault(attempt.executor, []).append((job, attempt))
         for backend, pairs in live.items():
             handles = [self._handle(job, attempt) for job, attempt in pairs]
@@ -195,10 +194,12 @@ class Watcher:
                 observations = self.executor(backend).observe(handles)
             except Exception as error:  # scheduler unreachable: keep states, say so
                 LOGGER.warning("cannot query %s: %s; keeping current states", backend, error)
-                observations = {h.scheduler_id: SchedulerObservation("UNKNOWN", uncertain=True, reason=str(error))
+                observations = {h.scheduler_id: SchedulerObservation(ObservedState.UNKNOWN, uncertain=True,
+                                                                     reason=str(error))
                                 for h in handles}
             for (job, attempt), handle in zip(pairs, handles):
-                observation = observations.get(handle.scheduler_id, SchedulerObservation("UNKNOWN", uncertain=True))
+                observation = observations.get(handle.scheduler_id,
+                                               SchedulerObservation(ObservedState.UNKNOWN, uncertain=True))
                 self._apply(session, job, attempt, handle, observation)
 
     def _handle(self, job: Job, attempt: Attempt) -> SubmittedAttempt:
@@ -235,7 +236,7 @@ class Watcher:
         job.state = attempt.state
         if verdict.deterministic_failure:
             job.error = verdict.reason
-        if job.state in (JobState.RUNNING.value, *_TERMINAL, *INTERRUPTED):
+        if job.state == JobState.RUNNING or job.state in TERMINAL_STATES or job.state in INTERRUPTED_STATES:
             self._ingest(session, job)
 
     def _transition(self, attempt: Attempt, state: str, reason: str | None, now: dt.datetime) -> None:
@@ -260,7 +261,7 @@ class Watcher:
         past it the live attempt is cancelled, so a preemption storm ends instead of cycling."""
         for job in jobs:
             attempt = job.latest_attempt
-            if attempt is None or attempt.ended_at is not None or job.state in _TERMINAL:
+            if attempt is None or attempt.ended_at is not None or job.state in TERMINAL_STATES:
                 continue
             reason = requeued_past_bound(job, max_resubmits=self.settings.max_resubmits)
             if reason is None:
@@ -281,18 +282,18 @@ class Watcher:
         for job in jobs:  # planner order is topological: a block propagates in one pass
             if job.state != JobState.PLANNED.value:
                 continue
-            blocker = next((dep for dep in job.dependencies if dep.state in _BLOCKING), None)
+            blocker = next((dep for dep in job.dependencies if dep.state in UNSUCCESSFUL_STATES), None)
             if blocker is not None:
-                job.state = JobState.CANCELLED.value
+                job.state, job.blocked_by_job_id = JobState.CANCELLED.value, blocker.id
                 job.error = f"blocked: dependency {blocker.name} is {blocker.state}"
 
     # ----------------------------------------------------------------- 4-5 submit
     def _live_count(self, jobs: list[Job]) -> int:
-        return sum(1 for job in jobs if job.state in LIVE)
+        return sum(1 for job in jobs if job.state in LIVE_STATES)
 
     def _resubmit_interrupted(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
-        interrupted = [job for job in jobs if job.state in INTERRUPTED
+        interrupted = [job for job in jobs if job.state in INTERRUPTED_STATES
                        and job.latest_attempt is not None and job.latest_attempt.ended_at is not None]
         for job in self._submission_order.sorted(interrupted, jobs):
             resubmits = len(job.attempts) - 1
@@ -311,7 +312,7 @@ class Watcher:
     def _submit_ready(self, session: Session, jobs: list[Job]) -> None:
         limit = self.settings.parallel_limit(self.backend)
         ready = [job for job in jobs if job.state == JobState.PLANNED.value
-                 and all(dep.state in _DONE for dep in job.dependencies)]
+                 and all(dep.state in FINISHED_STATES for dep in job.dependencies)]
         for job in self._submission_order.sorted(ready, jobs):
             if self._live_count(jobs) >= limit:
                 return
@@ -351,13 +352,13 @@ class Watcher:
         summary = PollSummary(total=len(jobs))
         clock = time.monotonic()
         for job in jobs:
-            if job.state in _DONE:
+            if job.state in FINISHED_STATES:
                 summary.done += 1
             elif job.state == JobState.FAILED.value:
                 summary.failed.append((job.name, job.error or "failed"))
             elif job.state == JobState.CANCELLED.value:
                 summary.cancelled += 1
-            elif job.state in LIVE or job.state in INTERRUPTED:
+            elif job.state in LIVE_STATES or job.state in INTERRUPTED_STATES:
                 step, total = job.progress_step, job.progress_total
                 summary.running.append(RunningJob(job.name, job.state, step, total,
                                                   self._eta.seconds_left(job.id, step, total, clock), job.id in self._uncertain))

@@ -34,12 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope, utcnow
-    from orchestrator.db.models import TERMINAL_STATES, JobState
+    from contract.states import TERMINAL_STATES, JobState
     from orchestrator.executors import (ClusterSettings, ExecutorError, SchedulerUnavailableError,
                                         SubmittedAttempt, attempt_log_folder, build_executor)
 
     engine = open_engine(args)
-    terminal = {state.value for state in TERMINAL_STATES}
     with session_scope(engine) as session:
         experiment = find_experiment(session, args.experiment)
         jobs = {job.name: job for job in experiment.jobs}
@@ -50,7 +49,7 @@ def _cancel(args: argparse.Namespace) -> int:
         settings = ClusterSettings.from_mapping((experiment.config or {}).get("cluster") or {})
         cancelled = 0
         for job in targets:
-            if job.state in terminal:
+            if job.state in TERMINAL_STATES:
                 continue
             attempt = job.latest_attempt
             if attempt is not None and attempt.ended_at is None:

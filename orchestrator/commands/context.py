@@ -58,7 +58,8 @@ def find_experiment(session: "Session", name: str | None):
     """The experiment called ``name``, or the only one with unfinished jobs when omitted."""
     from sqlalchemy import select
 
-    from orchestrator.db.models import TERMINAL_STATES, Experiment, Job
+    from contract.states import TERMINAL_STATES
+    from orchestrator.db.models import Experiment, Job
 
     if name is not None:
         experiment = session.scalars(select(Experiment).where(Experiment.name == name)).one_or_none()
@@ -67,7 +68,7 @@ def find_experiment(session: "Session", name: str | None):
             raise CommandError(f"no experiment {name!r} in the database; known: {', '.join(known) or 'none'}")
         return experiment
     unfinished = session.scalars(
-        select(Experiment).join(Job).where(Job.state.not_in([s.value for s in TERMINAL_STATES])).distinct()).all()
+        select(Experiment).join(Job).where(Job.state.not_in(sorted(TERMINAL_STATES))).distinct()).all()
     if len(unfinished) != 1:
         names = ", ".join(e.name for e in unfinished) or "none"
         raise CommandError(f"name the experiment to watch (experiments with unfinished jobs: {names})")

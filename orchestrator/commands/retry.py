@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from contract.run_dir import STATUS_FILE
 from orchestrator.commands.context import (EXIT_OK, CommandError, add_database_arguments, open_engine,
                                            report_error)
 from orchestrator.commands.watch import add_watch_options, watch_experiment
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope
-    from orchestrator.db.models import Experiment, Job, JobState
+    from contract.states import UNSUCCESSFUL_STATES, JobState
+    from orchestrator.db.models import Experiment, Job
     from orchestrator.executors import attempt_log_folder
 
     engine = open_engine(args)
@@ -53,15 +55,15 @@ def _retry(args: argparse.Namespace) -> int:
             raise CommandError(f"job {args.job!r} exists in several experiments "
                                f"({', '.join(j.experiment.name for j in matches)}); pass --experiment")
         job = matches[0]
-        if job.state not in (JobState.FAILED.value, JobState.CANCELLED.value):
+        if job.state not in UNSUCCESSFUL_STATES:
             raise CommandError(f"{job.name} is {job.state}; only FAILED or CANCELLED jobs can be retried")
-        status = Path(job.run_dir) / "status.json"
+        status = Path(job.run_dir) / STATUS_FILE
         if status.exists() and job.latest_attempt is not None:
             folder = attempt_log_folder(Path(job.run_dir), job.latest_attempt.number)
             folder.mkdir(parents=True, exist_ok=True)
-            os.replace(status, folder / "status.json")
+            os.replace(status, folder / STATUS_FILE)
         previous_error = job.error
-        job.state, job.error = JobState.PLANNED.value, None
+        job.state, job.error, job.blocked_by_job_id = JobState.PLANNED.value, None, None
         unblocked = _unblock_dependents(job)
         experiment_name, cluster = job.experiment.name, dict((job.experiment.config or {}).get("cluster") or {})
         number = (job.latest_attempt.number + 1) if job.latest_attempt else 1
@@ -75,13 +77,16 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _unblock_dependents(job) -> int:
-    from orchestrator.db.models import JobState
+    """Plan again the dependents the watcher cancelled because a dependency had failed
+    (``blocked_by_job_id`` set), transitively; the watcher blocks again any whose other
+    dependency is still FAILED or CANCELLED."""
+    from contract.states import JobState
 
     count, frontier = 0, list(job.dependents)
     while frontier:
         dependent = frontier.pop()
-        if dependent.state == JobState.CANCELLED.value and (dependent.error or "").startswith("blocked:"):
-            dependent.state, dependent.error = JobState.PLANNED.value, None
+        if dependent.state == JobState.CANCELLED and dependent.blocked_by_job_id is not None:
+            dependent.state, dependent.error, dependent.blocked_by_job_id = JobState.PLANNED.value, None, None
             count += 1
             frontier.extend(dependent.dependents)
     return count

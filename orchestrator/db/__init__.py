@@ -16,9 +16,8 @@ from orchestrator.db.engine import (make_engine, make_session_factory, redact_ur
                                     resolve_runs_root, session_scope)
 from orchestrator.db.errors import (DatabaseError, DatabaseUnreachable, MigrationsNotFound,
                                     SchemaNotMigrated, SchemaTooNew)
-from orchestrator.db.models import (ACTIVE_STATES, INDEXED_SPLIT, RESUBMITTABLE_STATES, TERMINAL_STATES,
-                                    VAL_METRICS_INDEX, Artifact, Attempt, AttemptTransition, Base, Experiment, Job,
-                                    JobDependency, JobState, Metric, Submission, WatcherLease)
+from orchestrator.db.models import (INDEXED_SPLIT, VAL_METRICS_INDEX, Artifact, Attempt, AttemptTransition, Base,
+                                    Experiment, Job, JobDependency, JobState, Metric, Submission, WatcherLease)
 from orchestrator.db.schema import check_schema, current_revision, head_revision, upgrade
 from orchestrator.db.types import utcnow
 
@@ -28,7 +27,7 @@ __all__ = [
     "head_revision", "utcnow",
     "DatabaseError", "DatabaseUnreachable", "SchemaNotMigrated", "SchemaTooNew",
     "MigrationsNotFound",
-    "Base", "JobState", "TERMINAL_STATES", "ACTIVE_STATES", "RESUBMITTABLE_STATES",
+    "Base", "JobState",
     "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric", "Artifact",
     "Submission", "WatcherLease", "INDEXED_SPLIT", "VAL_METRICS_INDEX",
 ]

@@ -5,7 +5,7 @@ docs/orchestrator.md). Every table here is created by an Alembic revision in `mi
 never call `Base.metadata.create_all` outside a throw-away test.
 
 States are stored as plain strings (not a native ENUM) so that adding a state is a code
-change, not a schema migration on PostgreSQL.
+change, not a schema migration on PostgreSQL; the vocabulary is `contract.states.JobState`.
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from contract.states import JobState
 from orchestrator.db.types import UTCDateTime, utcnow
-from orchestrator.states import ACTIVE_STATES, RESUBMITTABLE_STATES, TERMINAL_STATES, JobState
 
 __all__ = [
-    "Base", "JobState", "TERMINAL_STATES", "ACTIVE_STATES", "RESUBMITTABLE_STATES",
-    "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric",
+    "Base", "JobState", "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric",
     "Artifact", "Submission", "WatcherLease", "INDEXED_SPLIT", "VAL_METRICS_INDEX",
 ]
 
@@ -123,6 +122,9 @@ class Job(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reused_from_job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     error: Mapped[Optional[str]] = mapped_column(Text)
+    # The FAILED/CANCELLED dependency for which the watcher cancelled this PLANNED job
+    # (revision 0004); `retry` plans such jobs again. No foreign key: see the revision.
+    blocked_by_job_id: Mapped[Optional[int]] = mapped_column(Integer)
     progress_step: Mapped[Optional[int]] = mapped_column(BigInteger)
     progress_total: Mapped[Optional[int]] = mapped_column(BigInteger)
     progress_message: Mapped[Optional[str]] = mapped_column(Text)

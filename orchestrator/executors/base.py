@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
-ATTEMPT_FOLDER_PREFIX = "attempt_"
+from contract.run_dir import ATTEMPT_FOLDER_PREFIX, LOGS_DIR
 
 
 class ExecutorError(RuntimeError):
@@ -112,4 +112,4 @@ def attempt_log_folder(run_dir: Path, attempt_number: int) -> Path:
     restart (a cluster whose state was wiped), the new job with an old id finds the old
     job's result pickle and "finishes" instantly with someone else's result.
     """
-    return Path(run_dir) / "logs" / f"{ATTEMPT_FOLDER_PREFIX}{attempt_number:03d}"
+    return Path(run_dir) / LOGS_DIR / f"{ATTEMPT_FOLDER_PREFIX}{attempt_number:03d}"

@@ -24,6 +24,8 @@ from typing import Sequence
 
 import submitit
 
+from contract.states import JobState, ObservedState
+
 from .base import ResourceRequest, SchedulerObservation, SubmittedAttempt, attempt_log_folder
 from .outcome import last_error_line, read_process_outcome
 from .registry import job_entry
@@ -72,13 +74,13 @@ class LocalProcessExecutor:
 
     def _observe_one(self, attempt: SubmittedAttempt) -> SchedulerObservation:
         if self._controller_alive(attempt.scheduler_id):
-            return SchedulerObservation(state="RUNNING", raw_state="alive", node=os.uname().nodename)
+            return SchedulerObservation(state=JobState.RUNNING.value, raw_state="alive", node=os.uname().nodename)
         outcome = read_process_outcome(attempt.log_folder, attempt.scheduler_id)
         if outcome.kind == "success":
-            return SchedulerObservation(state="COMPLETED", raw_state="exited")
+            return SchedulerObservation(state=JobState.COMPLETED.value, raw_state="exited")
         if outcome.kind == "error":
-            return SchedulerObservation(state="FAILED", raw_state="exited", reason=last_error_line(outcome.message))
-        return SchedulerObservation(state="VANISHED", raw_state="no process, no result",
+            return SchedulerObservation(state=JobState.FAILED.value, raw_state="exited", reason=last_error_line(outcome.message))
+        return SchedulerObservation(state=ObservedState.VANISHED.value, raw_state="no process, no result",
                                     reason=f"local controller {attempt.scheduler_id} is gone without a result")
 
     def wait_for_exit(self, timeout_s: float) -> None:

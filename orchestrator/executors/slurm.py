@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import submitit
 
+from contract.states import SCHEDULER_REPORTED_STATES, ObservedState
+
 from .base import (ExecutorError, ResourceRequest, SchedulerObservation, SchedulerUnavailableError,
                    SubmittedAttempt, attempt_log_folder)
 from .registry import job_entry
@@ -35,8 +37,6 @@ _SLURM_STATE_ALIASES = {
     "COMPLETING": "RUNNING",
     "CONFIGURING": "PENDING",
 }
-_KNOWN_STATES = {"PENDING", "RUNNING", "REQUEUED", "PREEMPTED", "TIMEOUT", "NODE_FAIL",
-                 "COMPLETED", "FAILED", "CANCELLED"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def normalise_slurm_state(raw: str) -> str:
     """``"CANCELLED by 0"`` -> ``CANCELLED``; ``OUT_OF_MEMORY`` -> ``FAILED``; unknown -> ``UNKNOWN``."""
     word = (raw or "").strip().split(" ")[0].rstrip("+").upper()
     word = _SLURM_STATE_ALIASES.get(word, word)
-    return word if word in _KNOWN_STATES else "UNKNOWN"
+    return word if word in SCHEDULER_REPORTED_STATES else ObservedState.UNKNOWN.value
 
 
 class SlurmExecutor:
@@ -117,7 +117,7 @@ class SlurmExecutor:
             record = records.get(scheduler_id)
             if record is None:
                 observations[scheduler_id] = SchedulerObservation(
-                    state="VANISHED", raw_state="", reason=f"sacct does not know job {scheduler_id}")
+                    state=ObservedState.VANISHED.value, raw_state="", reason=f"sacct does not know job {scheduler_id}")
             else:
                 observations[scheduler_id] = observation_from_record(record)
         return observations
@@ -133,10 +133,10 @@ class SlurmExecutor:
 def observation_from_record(record: Any) -> SchedulerObservation:
     """Adapt an ``orchestrator.slurm.SchedulerRecord`` to the executor vocabulary."""
     uncertain = bool(getattr(record, "uncertain", False))
-    state = "UNKNOWN" if uncertain else normalise_slurm_state(str(getattr(record, "state", "") or ""))
+    state = ObservedState.UNKNOWN.value if uncertain else normalise_slurm_state(str(getattr(record, "state", "") or ""))
     return SchedulerObservation(
         state=state,
-        uncertain=uncertain or state == "UNKNOWN",
+        uncertain=uncertain or state == ObservedState.UNKNOWN,
         raw_state=str(getattr(record, "raw_state", "") or getattr(record, "state", "") or ""),
         node=getattr(record, "node", None) or None,
         exit_code=str(getattr(record, "exit_code", "") or "") or None,

@@ -17,7 +17,6 @@ atomically (tmp + fsync + rename) just before the commit, only for jobs that wil
 
 from __future__ import annotations
 
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,10 +27,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from orchestrator.db.models import Experiment, Job, JobState
+from contract.files import atomic_write_text
+from contract.states import TERMINAL_STATES, JobState
+from orchestrator.db.models import Experiment, Job
 from orchestrator.planner.dag import Plan, PlannedJob
-
-_FINISHED = (JobState.COMPLETED.value, JobState.REUSED.value)
 
 
 @dataclass
@@ -67,7 +66,8 @@ def render_config(config: dict[str, Any]) -> str:
 
 
 def write_config_atomic(path: Path, config: dict[str, Any]) -> bool:
-    """Write ``config.yaml`` atomically (tmp in the same dir, fsync, rename).
+    """Write ``config.yaml`` atomically (``contract.files``: tmp in the same dir, fsync,
+    rename, fsync of the directory).
 
     Returns False without touching the file when it already holds exactly this config
     (re-submitting an experiment rewrites nothing).
@@ -78,13 +78,7 @@ def write_config_atomic(path: Path, config: dict[str, Any]) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return True
 
 
@@ -140,14 +134,13 @@ def record_plan(session: Session, plan: Plan, *, estimates: Mapping[str, dict[st
             experiment.jobs.append(row)
             report.outcome[planned.name] = "new"
         else:
-            if row.state not in _FINISHED and row.state not in (JobState.PLANNED.value, JobState.FAILED.value,
-                                                                 JobState.CANCELLED.value):
+            if row.state not in TERMINAL_STATES and row.state != JobState.PLANNED:
                 raise ValueError(f"{planned.name} is {row.state} with another config; cancel it before re-planning")
             if Path(row.run_dir) == own_dir and own_dir.exists():
                 moves.append((own_dir, plan.runs_root / plan.experiment / ".superseded"
                               / f"{planned.name}-{row.content_hash[:12]}"))
             row.content_hash, row.run_dir, row.state = planned.content_hash, str(own_dir), JobState.PLANNED.value
-            row.error, row.result, row.reused_from_job_id = None, None, None
+            row.error, row.result, row.reused_from_job_id, row.blocked_by_job_id = None, None, None, None
             row.progress_step = row.progress_total = None
             row.metrics_offset = row.metrics_lines = 0
             report.outcome[planned.name] = "replanned"

@@ -1,7 +1,7 @@
 """What the scheduler says about one job, in the orchestrator's state vocabulary.
 
 SLURM has about twenty job states; the orchestrator needs nine (see
-``orchestrator.states.JobState``). The mapping lives here, next to the parsers, so that
+``contract.states.JobState``). The mapping lives here, next to the parsers, so that
 sacct, squeue and scontrol answers all come out the same way.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.states import JobState as _State
+from contract.states import SCHEDULER_REPORTED_STATES, ObservedState
+from contract.states import JobState as _State
 
 # The states a scheduler answer maps to (the rest -- PLANNED, SUBMITTED, REUSED -- are the
 # orchestrator's own), as plain strings: the parsers compare and store them as such.
@@ -20,10 +21,9 @@ TIMEOUT, NODE_FAIL, COMPLETED, FAILED, CANCELLED = (_State.TIMEOUT.value, _State
                                                     _State.COMPLETED.value, _State.FAILED.value,
                                                     _State.CANCELLED.value)
 # Only with uncertain=True: the scheduler could not be asked, or used a word we do not know.
-UNKNOWN = "UNKNOWN"
+UNKNOWN = ObservedState.UNKNOWN.value
 
-ORCHESTRATOR_STATES = frozenset({PENDING, RUNNING, PREEMPTED, REQUEUED, TIMEOUT, NODE_FAIL,
-                                 COMPLETED, FAILED, CANCELLED})
+ORCHESTRATOR_STATES = frozenset(state.value for state in SCHEDULER_REPORTED_STATES)
 
 # SLURM state word -> (orchestrator state, reason to record when the word itself is lost).
 _SLURM_STATES: dict[str, tuple[str, str]] = {

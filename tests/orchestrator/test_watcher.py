@@ -72,8 +72,11 @@ def test_a_deterministic_failure_is_not_retried_and_blocks_its_dependents(engine
     assert job_states(engine) == {"a": "COMPLETED", "bad": "FAILED", "after": "CANCELLED", "last": "CANCELLED"}
     assert [state for _, state, _, _ in _attempts(engine, "bad")] == ["FAILED"]  # attempted once
     with session_scope(engine) as session:
-        blocked = session.scalars(select(Job).where(Job.name == "after")).one()
+        jobs = {job.name: job for job in session.scalars(select(Job))}
+        blocked = jobs["after"]
         assert blocked.error == "blocked: dependency bad is FAILED" and not blocked.attempts
+        assert (blocked.blocked_by_job_id, jobs["last"].blocked_by_job_id) == (jobs["bad"].id, blocked.id)
+        assert jobs["a"].blocked_by_job_id is None and jobs["bad"].blocked_by_job_id is None
 
 
 def test_an_exception_in_the_job_is_shown_and_not_retried(engine, tmp_path) -> None:
@@ -304,6 +307,28 @@ def test_retry_plans_a_failed_job_again_and_unblocks_its_dependents(engine, tmp_
     assert job_states(engine) == {"bad": "COMPLETED", "after": "COMPLETED"}
     assert [state for _, state, _, _ in _attempts(engine, "bad")] == ["FAILED", "COMPLETED"]
     assert retry.run(_args(job="bad", experiment=None, wait=False, db_url=db_url)) == 2  # not FAILED any more
+
+
+def test_retry_plans_again_the_dependents_the_column_says_were_blocked(engine, tmp_path) -> None:
+    """The column, not the message, says what a job was blocked by: a job the user cancelled
+    stays cancelled whatever its message says."""
+    from orchestrator.commands import retry
+
+    record_toy_dag(engine, tmp_path / "runs", {"bad": {}, "blocked": {}, "also_blocked": {}, "by_user": {}},
+                   {"blocked": ["bad"], "also_blocked": ["blocked"], "by_user": ["bad"]})
+    with session_scope(engine) as session:
+        jobs = {job.name: job for job in session.scalars(select(Job))}
+        jobs["bad"].state, jobs["bad"].error = "FAILED", "nan_loss: loss is NaN"
+        for name, blocker in (("blocked", "bad"), ("also_blocked", "blocked")):
+            jobs[name].state, jobs[name].blocked_by_job_id = "CANCELLED", jobs[blocker].id
+            jobs[name].error = "the message is for people" if name == "blocked" else None
+        jobs["by_user"].state, jobs["by_user"].error = "CANCELLED", "blocked: the user cancelled it"
+    assert retry.run(_args(job="bad", experiment=None, wait=False, db_url=str(engine.url))) == 0
+    assert job_states(engine) == {"bad": "PLANNED", "blocked": "PLANNED", "also_blocked": "PLANNED",
+                                  "by_user": "CANCELLED"}
+    with session_scope(engine) as session:
+        assert {job.name: (job.blocked_by_job_id, job.error) for job in session.scalars(select(Job))
+                if job.state == "PLANNED"} == {name: (None, None) for name in ("bad", "blocked", "also_blocked")}
 
 
 def test_cancel_stops_running_jobs_and_marks_them(engine, tmp_path) -> None:
