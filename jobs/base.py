@@ -32,10 +32,12 @@ from typing import Any, ClassVar
 
 import submitit
 
+from contract.exit_codes import ExitCode
+from contract.files import atomic_write_json
+from contract.run_dir import RESULT_FILE, STATUS_FILE, ErrorKind, StatusState
 from jobs.config import JobConfig, load_job_config
 from jobs.errors import BadConfigError, BadDataError, JobFailure
 from jobs.run_dir_lock import exclusive_run_dir
-from model.atomic_files import atomic_write_json
 from model.engine.checkpoint import CheckpointError
 from model.engine.reporting import StatusWriter, next_attempt
 
@@ -44,7 +46,7 @@ __all__ = ["RunDirJob", "classify_error", "is_requeue_error", "leave_to_schedule
 log = logging.getLogger("jobs")
 
 
-def classify_error(exc: BaseException) -> str:
+def classify_error(exc: BaseException) -> ErrorKind:
     """Map an exception to the ``error_kind`` of status.json."""
     from model.engine.batchnorm import BatchNormGroupError
     from model.engine.precision import PrecisionError
@@ -52,13 +54,13 @@ def classify_error(exc: BaseException) -> str:
     from model.engine.trainer import EmptyDatasetError, NonFiniteLossError
 
     if isinstance(exc, NonFiniteLossError):
-        return "nan_loss"
+        return ErrorKind.NAN_LOSS
     if isinstance(exc, (BadDataError, EmptyDatasetError)) or _is_data_error(exc):
-        return "bad_data"
+        return ErrorKind.BAD_DATA
     if isinstance(exc, (BadConfigError, CheckpointError, ScheduleError, PrecisionError,
                         BatchNormGroupError)) or _is_model_error(exc):
-        return "bad_config"
-    return "exception"
+        return ErrorKind.BAD_CONFIG
+    return ErrorKind.EXCEPTION
 
 
 def is_requeue_error(exc: BaseException) -> bool:
@@ -124,13 +126,13 @@ class RunDirJob(submitit.helpers.Checkpointable):
                 self._holds_run_dir = False
 
     def _run_once(self) -> dict[str, Any]:
-        result_path = self.run_dir / "result.json"
+        result_path = self.run_dir / RESULT_FILE
         if result_path.is_file():
             log.info("%s already done (%s exists)", self.run_dir, result_path.name)
             return json.loads(result_path.read_text())
-        self._attempt = next_attempt(self.run_dir / "status.json")
+        self._attempt = next_attempt(self.run_dir / STATUS_FILE)
         if self._is_main():
-            self._status_writer(0).write("running", 0, f"{self.kind} starting")
+            self._status_writer(0).write(StatusState.RUNNING, 0, f"{self.kind} starting")
         try:
             cfg = load_job_config(self.run_dir)
             result = self.run(cfg)
@@ -148,12 +150,12 @@ class RunDirJob(submitit.helpers.Checkpointable):
             log.error("%s failed (%s): %s", self.kind, kind, message)
             if self._is_main():
                 self._status_writer(self._total_steps).write(
-                    "failed", self._current_step(), message, error_kind=kind)
+                    StatusState.FAILED, self._current_step(), message, error_kind=kind)
             raise JobFailure(kind, message) from exc
         if self._is_main():
             atomic_write_json(result_path, result)
             self._status_writer(self._total_steps).write(
-                "completed", self._current_step(), "done", eta_s=0.0)
+                StatusState.COMPLETED, self._current_step(), "done", eta_s=0.0)
         log.info("%s done: %s", self.kind, {k: v for k, v in result.items()
                                             if not isinstance(v, (dict, list))})
         return result
@@ -165,7 +167,7 @@ class RunDirJob(submitit.helpers.Checkpointable):
                 self._trainer.checkpoint_now()
         elif self._is_main() and self._holds_run_dir:  # not while waiting for another process
             self._status_writer(self._total_steps).write(
-                "checkpointed", self._current_step(), "preempted before training state existed")
+                StatusState.CHECKPOINTED, self._current_step(), "preempted before training state existed")
         self._checkpoint_taken = True  # after the save: an error while saving stays a failure
         return submitit.helpers.DelayedSubmission(type(self)(self.run_dir))
 
@@ -182,7 +184,7 @@ class RunDirJob(submitit.helpers.Checkpointable):
         return int(self._trainer.step) if self._trainer is not None else self._step
 
     def _status_writer(self, total_steps: int) -> StatusWriter:
-        status = self.run_dir / "status.json"
+        status = self.run_dir / STATUS_FILE
         attempt = getattr(self, "_attempt", None) or next_attempt(status)
         self._attempt = attempt
         return StatusWriter(status, total_steps, attempt, enabled=self._is_main())
@@ -205,5 +207,5 @@ def run_cli(job_class: type[RunDirJob], argv: list[str] | None = None) -> int:
         job_class(args.run_dir)()
     except JobFailure as exc:
         print(f"jobs.{job_class.kind}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return ExitCode.FAILED
+    return ExitCode.OK

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.run_dir import METRICS_FILE, PREDICTIONS_DIR
 from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.errors import BadConfigError, BadDataError
@@ -48,7 +49,7 @@ class EnsembleJob(RunDirJob):
         metrics: dict[str, float] | None
         if data["dataset"] == "ava":
             detections = ensemble_ava({m: str(p) for m, p in paths.items()}, weights)
-            out = self.run_dir / "predictions" / f"{split}.csv"
+            out = self.run_dir / PREDICTIONS_DIR / f"{split}.csv"
             write_ava_detections(detections, out)
             metrics = score_ava(detections, data, split) if split in _LABELLED else None
         else:
@@ -59,12 +60,12 @@ class EnsembleJob(RunDirJob):
             probs = ensemble_kinetics(frames, weights)
             first = frames[next(iter(frames))]
             labels = np.asarray(labels)[first.index.get_indexer(probs.index)]
-            out = self.run_dir / "predictions" / f"{split}.npz"
+            out = self.run_dir / PREDICTIONS_DIR / f"{split}.npz"
             write_kinetics_predictions(out, probs.index.to_numpy(), probs.to_numpy(),
                                        list(probs.columns), labels)
             metrics = score_kinetics(probs.to_numpy(), labels) if split in _LABELLED else None
         if metrics:
-            writer = MetricsWriter(self.run_dir / "metrics.jsonl", self._attempt)
+            writer = MetricsWriter(self.run_dir / METRICS_FILE, self._attempt)
             writer.truncate_to(0)
             writer.write_many(0, split, metrics)
             writer.sync()

@@ -10,6 +10,8 @@ doing, like a node failure, and the orchestrator resubmits it from the latest ch
 """
 from __future__ import annotations
 
+from contract.exit_codes import ExitCode
+
 __all__ = ["BadConfigError", "BadDataError", "JobFailure", "RankLost"]
 
 
@@ -37,5 +39,5 @@ class RankLost(SystemExit):
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(1)
+        super().__init__(ExitCode.FAILED)
         self.message = message

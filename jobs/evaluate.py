@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from contract.run_dir import METRICS_FILE, PREDICTIONS_DIR
 from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.errors import BadConfigError
@@ -57,7 +58,7 @@ class EvaluateJob(RunDirJob):
         model = precision.prepare_model(model)
         pathways = pathways_of(cfg)
         batch_size, workers = spec.data.batch_size, spec.data.num_workers
-        out_dir = self.run_dir / "predictions"
+        out_dir = self.run_dir / PREDICTIONS_DIR
         metrics: dict[str, float] | None
         torch.manual_seed(spec.job.seed)
         if spec.data.dataset == "kinetics":
@@ -80,7 +81,7 @@ class EvaluateJob(RunDirJob):
             summary = {"detections": int(len(detections)),
                        "views": [[scale, flip] for (scale, flip), _ in views]}
         if metrics:
-            writer = MetricsWriter(self.run_dir / "metrics.jsonl", self._attempt)
+            writer = MetricsWriter(self.run_dir / METRICS_FILE, self._attempt)
             writer.truncate_to(0)  # a re-run replaces, never duplicates
             writer.write_many(0, split, metrics)
             writer.sync()

@@ -13,13 +13,13 @@ from typing import Any
 
 import yaml
 
+from contract.files import atomic_write_json, sha256_file
+from contract.run_dir import CONFIG_FILE, SUBMISSION_DIR
 from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.ensemble import member_paths
 from jobs.errors import BadConfigError, BadDataError
 from jobs.predictions import read_kinetics_predictions
-from model.atomic_files import atomic_write_json
-from model.engine.checkpoint import sha256_file
 
 __all__ = ["ExportJob", "Job", "member_provenance"]
 
@@ -29,7 +29,7 @@ def member_provenance(predictions: Path) -> dict[str, Any]:
     eval_dir = predictions.parent.parent
     entry: dict[str, Any] = {"predictions": str(predictions),
                              "predictions_sha256": sha256_file(predictions)}
-    config_path = eval_dir / "config.yaml"
+    config_path = eval_dir / CONFIG_FILE
     if config_path.is_file():
         entry["config"] = str(config_path)
         entry["config_sha256"] = sha256_file(config_path)
@@ -39,7 +39,7 @@ def member_provenance(predictions: Path) -> dict[str, Any]:
             checkpoint = Path(checkpoint)
             entry["checkpoint"] = str(checkpoint)
             entry["checkpoint_sha256"] = sha256_file(checkpoint)
-            trained_config = checkpoint.parent.parent / "config.yaml"
+            trained_config = checkpoint.parent.parent / CONFIG_FILE
             if trained_config.is_file():
                 entry["checkpoint_config"] = str(trained_config)
                 entry["checkpoint_config_sha256"] = sha256_file(trained_config)
@@ -68,7 +68,7 @@ class ExportJob(RunDirJob):
             else next(iter(member_paths(cfg).values()))
         annotations = Path(str(cfg.require("data.root"))) / "annotations"
         name = f"{cfg.get('job.experiment', 'experiment')}_{split}"
-        folder = self.run_dir / "submission"
+        folder = self.run_dir / SUBMISSION_DIR
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "ava_csv":
             labelmap = annotations / str(data.get("labelmap") or

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from contract.files import atomic_write, atomic_write_bytes
 from jobs.errors import BadDataError
-from model.atomic_files import atomic_write, atomic_write_bytes
 
 __all__ = ["ava_annotation_paths", "read_kinetics_predictions", "score_ava", "score_kinetics",
            "write_ava_detections", "write_kinetics_predictions"]

@@ -30,6 +30,8 @@ from typing import Any
 
 import torch.distributed as dist
 
+from contract.exit_codes import ExitCode
+from contract.run_dir import STATUS_FILE, ErrorKind, StatusState
 from jobs.errors import RankLost
 from model.engine.rank_watch import LostRank, RankWatch
 from model.engine.reporting import StatusWriter
@@ -137,8 +139,8 @@ class RankGuard:
         """Log the verdict; the rank that holds it (``_holds_verdict``) writes it to status.json."""
         log.error("%s", message)
         if self._holds_verdict(lost):
-            StatusWriter(self.run_dir / "status.json", self.trainer.s.max_iters, self.attempt).write(
-                "failed", step, message, error_kind="rank_lost")
+            StatusWriter(self.run_dir / STATUS_FILE, self.trainer.s.max_iters, self.attempt).write(
+                StatusState.FAILED, step, message, error_kind=ErrorKind.RANK_LOST)
 
     def _holds_verdict(self, lost: LostRank) -> bool:
         """Rank 0 writes; rank 1 only for a dead rank 0 that left the run directory 'running'
@@ -148,10 +150,10 @@ class RankGuard:
         if self.rank != 1 or lost.rank != 0:
             return False
         try:
-            status = json.loads((self.run_dir / "status.json").read_text())
+            status = json.loads((self.run_dir / STATUS_FILE).read_text())
         except (OSError, ValueError):
             return True
-        return status.get("state") == "running" and status.get("attempt") == self.attempt
+        return status.get("state") == StatusState.RUNNING and status.get("attempt") == self.attempt
 
     def _lost_while_waiting(self, lost: LostRank) -> None:
         """Watch thread: give the main thread a moment to report (its collective usually fails
@@ -165,7 +167,7 @@ class RankGuard:
         self._record_lost(lost, step, message)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        os._exit(1)  # the main thread is blocked in C++; no exception can reach it
+        os._exit(ExitCode.FAILED)  # the main thread is blocked in C++; no exception can reach it
 
 
 def _first_line(exc: BaseException) -> str:

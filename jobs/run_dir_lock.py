@@ -21,15 +21,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-log = logging.getLogger("jobs")
+from contract.run_dir import LOCK_FILE
 
-LOCK_NAME = ".job.lock"
+log = logging.getLogger("jobs")
 
 
 @contextlib.contextmanager
 def exclusive_run_dir(run_dir: Path, what: str) -> Iterator[None]:
     """Hold the run directory's lock for the body; wait (logged) while another process has it."""
-    fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

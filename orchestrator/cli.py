@@ -25,9 +25,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "parse_command_arguments", "COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_DATABASE", "EXIT_INTERRUPTED"]
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import add_database_arguments
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+__all__ = ["main", "parse_command_arguments", "COMMANDS"]
 
 # name -> one-line help. The module orchestrator.commands.<name> implements it.
 COMMANDS: dict[str, str] = {
@@ -44,26 +45,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Global options; on sub-command parsers they default to SUPPRESS so that a value given
-    before the sub-command is not overwritten by the sub-parser's default."""
-    existing = {option for action in parser._actions for option in action.option_strings}  # noqa: SLF001
-    default = argparse.SUPPRESS if suppress else None
-    if "--db-url" not in existing:
-        parser.add_argument("--db-url", default=default, metavar="URL",
-                            help="SQLAlchemy URL (default: $ORCH_DB_URL, else <runs_root>/orchestrator.sqlite)")
-    if "--runs-root" not in existing:
-        parser.add_argument("--runs-root", default=default, metavar="DIR",
-                            help="run directories (default: $ORCH_RUNS_ROOT, else ./runs)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m orchestrator",
         description="Run the SlowFast ActivityNet-2019 programme as a DAG of jobs.",
         epilog="Exit codes: 0 ok, 1 failed, 2 bad input, 3 database unusable. "
                "'python -m orchestrator COMMAND --help' for a command's options.")
-    _add_global_options(parser, suppress=False)
+    add_database_arguments(parser, suppress=False)  # global: before or after the sub-command
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         # The command's own options are added only once it is chosen (lazy import).
@@ -75,7 +63,7 @@ def _command_parser(name: str, module) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m orchestrator {name}", description=module.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
-    _add_global_options(parser, suppress=True)
+    add_database_arguments(parser)
     return parser
 
 
@@ -123,7 +111,7 @@ def _run(module, args: argparse.Namespace) -> int:
         return report_error(error)
     except DatabaseError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_DATABASE
+        return ExitCode.DATABASE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED

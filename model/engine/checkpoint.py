@@ -6,15 +6,17 @@ Layout in ``<run_dir>/checkpoints/``::
     step_000120.pt.sha256   hex digest of the .pt file (written after it)
     latest                  JSON {"file": "step_000120.pt", "step": 120, "sha256": ...}
 
-Each file is written atomically (``atomic.py``), in the order .pt, .sha256, latest, so a crash
+Each file is written atomically (``contract.files``), in the order .pt, .sha256, latest, so a crash
 at any point leaves the previous checkpoint complete and pointed to. Loading verifies the
 checksum; a truncated or corrupt newest checkpoint is skipped with a warning and the previous
 one is used. Loading uses ``weights_only=True``: the state holds only tensors, numbers,
 strings, lists and dicts (RNG states are converted, see ``rng.py``).
 
-State contents (``TrainState`` in ``trainer.py`` builds it): ``model``, ``optimizer``,
-``schedule``, ``grad_scaler``, ``step``, ``epoch``, ``sampler``, ``rng``, ``metrics_offset``
-(byte length of metrics.jsonl at this step), ``arch`` (model name, num_classes), ``config``.
+State contents (``Trainer.state_dict`` in ``trainer.py`` builds it): ``format``, ``model``,
+``optimizer``, ``schedule``, ``grad_scaler``, ``step``, ``epoch``, ``step_in_epoch``,
+``sampler``, ``rng``, ``metrics_offset`` (byte length of metrics.jsonl at this step),
+``eval_pending``, ``plateau`` when the schedule has one, and what the job adds
+(``extra_state``, e.g. ``arch``: model name, num_classes; ``config``).
 """
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator.commands.context import (EXIT_OK, CommandError, add_database_arguments, find_experiment,
-                                           open_engine, report_error)
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import (CommandError, add_database_arguments, find_experiment, open_engine,
+                                           report_error)
 
 USER_CANCEL_REASON = "cancelled by the user"
 
@@ -64,4 +65,4 @@ def _cancel(args: argparse.Namespace) -> int:
             job.state, job.error = JobState.CANCELLED.value, USER_CANCEL_REASON
             cancelled += 1
     print(f"cancelled {cancelled} job(s) of {args.experiment}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK

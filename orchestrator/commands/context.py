@@ -1,8 +1,7 @@
-"""What the submit/watch/cancel/retry commands share: opening the database, finding an
-experiment, and turning typed errors into one line on stderr with an exit code.
-
-Exit codes: 0 success, 1 some job failed or was cancelled, 2 bad input (unknown experiment,
-override, job, or an unusable scheduler), 3 database unusable, 130 interrupted (jobs keep running).
+"""What the commands share: the ``--db-url``/``--runs-root`` options, opening the database,
+finding an experiment, and turning typed errors into one line on stderr with an exit code
+(``contract.exit_codes.ExitCode``: 0 success, 1 some job failed or was cancelled, 2 bad input,
+3 database unusable, 130 interrupted -- jobs keep running).
 """
 
 from __future__ import annotations
@@ -13,28 +12,37 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from contract.exit_codes import ExitCode
+
 if TYPE_CHECKING:  # sqlalchemy costs ~0.3 s to import: not for --help or --dry-run
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-EXIT_OK, EXIT_JOBS_FAILED, EXIT_BAD_INPUT, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# For the leaderboard and dashboard commands until they name ExitCode.OK themselves.
+EXIT_OK = ExitCode.OK
 
 
 class CommandError(Exception):
     """An error the command reports as one line; ``exit_code`` says which kind."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+    def __init__(self, message: str, exit_code: int = ExitCode.BAD_INPUT) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
 
-def add_database_arguments(parser: argparse.ArgumentParser, *, runs_root: bool = True) -> None:
-    """``--db-url`` (and ``--runs-root``). SUPPRESS defaults: a value given to the top-level
-    parser is not overwritten by the sub-command's default."""
-    parser.add_argument("--db-url", default=argparse.SUPPRESS,
-                        help="SQLAlchemy URL (default: $ORCH_DB_URL, else <runs_root>/orchestrator.sqlite)")
-    if runs_root:
-        parser.add_argument("--runs-root", default=argparse.SUPPRESS,
+def add_database_arguments(parser: argparse.ArgumentParser, *, runs_root: bool = True,
+                           suppress: bool = True) -> None:
+    """``--db-url`` (and ``--runs-root``): the one definition, for the top-level parser and
+    every sub-command's. ``suppress`` (sub-commands): default SUPPRESS, so that a value given
+    before the sub-command is not overwritten by the sub-parser's default; the top-level
+    parser defaults to None. An option the parser already has is left as it is."""
+    existing = {option for action in parser._actions for option in action.option_strings}  # noqa: SLF001
+    default = argparse.SUPPRESS if suppress else None
+    if "--db-url" not in existing:
+        parser.add_argument("--db-url", default=default, metavar="URL",
+                            help="SQLAlchemy URL (default: $ORCH_DB_URL, else <runs_root>/orchestrator.sqlite)")
+    if runs_root and "--runs-root" not in existing:
+        parser.add_argument("--runs-root", default=default, metavar="DIR",
                             help="folder of run directories and the default SQLite file "
                                  "(default: $ORCH_RUNS_ROOT, else ./runs)")
 
@@ -51,7 +59,7 @@ def open_engine(args: argparse.Namespace, runs_root: str | Path | None = None, *
                 upgrade(url)
         return open_database(url)
     except DatabaseError as error:
-        raise CommandError(str(error), EXIT_DATABASE) from error
+        raise CommandError(str(error), ExitCode.DATABASE) from error
 
 
 def find_experiment(session: "Session", name: str | None):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.commands.context import EXIT_DATABASE, EXIT_OK, CommandError, add_database_arguments
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.db_action == "upgrade":
         upgrade(url, args.revision)
         print(f"{redact_url(url)}: upgraded to {args.revision}")
-        return EXIT_OK
+        return ExitCode.OK
     engine = make_engine(url, check_connection=True)
     try:
         status = schema_status(engine)
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"database: {status.current or 'none (not migrated)'}\ncode head: {status.head}")
     if not status.known:
-        raise CommandError("the database is newer than this code", EXIT_DATABASE)
+        raise CommandError("the database is newer than this code", ExitCode.DATABASE)
     if not status.up_to_date:
-        raise CommandError("the database needs migrating: python -m orchestrator db upgrade", EXIT_DATABASE)
-    return EXIT_OK
+        raise CommandError("the database needs migrating: python -m orchestrator db upgrade", ExitCode.DATABASE)
+    return ExitCode.OK

@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from orchestrator.commands.context import (EXIT_JOBS_FAILED, EXIT_OK, CommandError, add_database_arguments,
-                                           open_engine)
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments, open_engine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except (ExportError, ExportPathError) as error:
         raise CommandError(str(error)) from error
     except InvalidSubmission as error:
-        raise CommandError(str(error), EXIT_JOBS_FAILED) from error
+        raise CommandError(str(error), ExitCode.FAILED) from error
     finally:
         engine.dispose()
     if args.json:
@@ -56,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {result.submission_path} (sha256 {result.sha256[:12]}...) and {result.manifest_path.name}; "
               f"{len(result.members)} members")
-    return EXIT_OK
+    return ExitCode.OK

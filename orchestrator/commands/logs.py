@@ -16,7 +16,8 @@ import re
 from collections import deque
 from pathlib import Path
 
-from orchestrator.commands.context import EXIT_JOBS_FAILED as EXIT_FAILED, EXIT_OK, CommandError, add_database_arguments
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments
 
 LOG_SUFFIXES = (".out", ".err", ".log")
 _RANK_FILE = re.compile(r"^.+_(\d+)_log\.(out|err)$")  # submitit: <job id>_<task>_log.out
@@ -81,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
         ranks = "rank 0 only (one process)" if processes == 1 else f"ranks 0-{processes - 1} ({processes} processes)"
         raise CommandError(f"{label} has no rank {args.rank}: it has {ranks}")
     if not numbers:
-        raise CommandError(f"{label} has no attempts yet (state: not submitted)", EXIT_FAILED)
+        raise CommandError(f"{label} has no attempts yet (state: not submitted)", ExitCode.FAILED)
     number = numbers[-1] if args.attempt is None else args.attempt
     if number not in numbers:
         raise CommandError(f"{label} has no attempt {number} (attempts: {', '.join(map(str, numbers))})")
     files = attempt_log_files(run_dir, number, args.rank)
     if not files:
         of_rank = f" of rank {args.rank}" if processes > 1 else ""
-        raise CommandError(f"{label} attempt {number}: no log files{of_rank} under {run_dir / 'logs'}", EXIT_FAILED)
+        raise CommandError(f"{label} attempt {number}: no log files{of_rank} under {run_dir / 'logs'}", ExitCode.FAILED)
     for path in files:
         print(f"==> {path} <==")
         with path.open(errors="replace") as handle:
@@ -96,4 +97,4 @@ def run(args: argparse.Namespace) -> int:
             for line in lines:
                 sys.stdout.write(line)
         print()
-    return EXIT_OK
+    return ExitCode.OK

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from contract.run_dir import STATUS_FILE
-from orchestrator.commands.context import (EXIT_OK, CommandError, add_database_arguments, open_engine,
-                                           report_error)
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments, open_engine, report_error
 from orchestrator.commands.watch import add_watch_options, watch_experiment
 
 
@@ -73,7 +73,7 @@ def _retry(args: argparse.Namespace) -> int:
         return watch_experiment(engine, experiment_name, cluster, poll_interval_s=args.poll_interval,
                                 timeout_s=args.timeout, quiet=args.quiet)
     print(f"submit it with: python -m orchestrator watch {experiment_name}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _unblock_dependents(job) -> int:

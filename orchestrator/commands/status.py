@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 
-from orchestrator.commands.context import EXIT_OK, CommandError, add_database_arguments, open_engine
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments, open_engine
 
 STATE_STYLES = {
     "PLANNED": "dim", "SUBMITTED": "yellow", "PENDING": "yellow", "RUNNING": "cyan",
@@ -84,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump([row.to_json() for row in rows], sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     _print_table(rows)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _print_table(rows) -> None:

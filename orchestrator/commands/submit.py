@@ -15,8 +15,8 @@ import argparse
 import sys
 import time
 
-from orchestrator.commands.context import (EXIT_OK, CommandError, add_database_arguments, open_engine,
-                                           report_error)
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments, open_engine, report_error
 from orchestrator.commands.watch import add_watch_options, watch_experiment
 
 
@@ -87,7 +87,7 @@ def _submit(args: argparse.Namespace) -> int:
         console.print(f"executor: cluster.executor={settings.backend}"
                       + (f", partition={settings.partition}" if settings.partition else ""))
         print(_render_cost(plan))
-        return EXIT_OK
+        return ExitCode.OK
     backend = resolve_backend(settings)
     try:
         require_backend_available(backend)
@@ -110,7 +110,7 @@ def _submit(args: argparse.Namespace) -> int:
           f"{report.count('reused')} reused, in {time.perf_counter() - began:.2f} s; runs in {plan.runs_root}",
           file=sys.stderr)
     if args.record_only:
-        return EXIT_OK
+        return ExitCode.OK
     if (cfg.get("scale") or {}).get("generate_data"):
         from orchestrator.planner.demo_data import DemoDataError, ensure_demo_datasets
 
@@ -122,7 +122,7 @@ def _submit(args: argparse.Namespace) -> int:
     status = watch_experiment(engine, plan.experiment, cfg.get("cluster") or {}, once=not wait,
                               poll_interval_s=args.poll_interval, timeout_s=args.timeout, quiet=args.quiet,
                               backend=backend)
-    if wait and status == EXIT_OK:
+    if wait and status == ExitCode.OK:
         from orchestrator.commands.finish_report import report_finished_experiment
 
         status = report_finished_experiment(engine, plan.experiment, plan.runs_root)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.commands.context import (EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, CommandError, add_database_arguments,
-                                           find_experiment, open_engine, report_error)
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import (CommandError, add_database_arguments, find_experiment, open_engine,
+                                           report_error)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +64,7 @@ def watch_experiment(engine, experiment: str, cluster: dict, *, once: bool = Fal
             summary = watcher.poll()
             if not quiet:
                 console.print(render_summary(experiment, summary))
-            return EXIT_OK
+            return ExitCode.OK
         if quiet or not console.is_terminal:
             last = [""]
 
@@ -84,10 +85,10 @@ def watch_experiment(engine, experiment: str, cluster: dict, *, once: bool = Fal
     except KeyboardInterrupt:
         print(f"stopped watching {experiment}; jobs keep running. Resume with: python -m orchestrator watch "
               f"{experiment}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     for job_name, error in summary.failed:
         print(f"FAILED {job_name}: {error}", file=sys.stderr)
     if not summary.finished:
         print(f"{experiment}: {summary.done}/{summary.total} done when the watch stopped", file=sys.stderr)
-        return EXIT_JOBS_FAILED
-    return EXIT_OK if summary.succeeded else EXIT_JOBS_FAILED
+        return ExitCode.FAILED
+    return ExitCode.OK if summary.succeeded else ExitCode.FAILED

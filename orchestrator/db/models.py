@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from contract.metric_names import VAL_SPLIT
 from contract.states import JobState
 from orchestrator.db.types import UTCDateTime, utcnow
 
@@ -40,7 +41,7 @@ __all__ = [
 
 # The one metrics split read across jobs (leaderboard, status): only its rows are indexed by
 # name (see Metric). Queries across jobs must say `split = 'val'` literally to use the index.
-INDEXED_SPLIT = "val"
+INDEXED_SPLIT = VAL_SPLIT
 VAL_METRICS_INDEX = "ix_metrics_val_name_job_step"
 
 

@@ -7,15 +7,15 @@ from collections.abc import Iterable
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from contract.metric_names import KEY_METRIC_BY_TASK
+from contract.metric_names import VAL_FRAME_MAP as FRAME_MAP
+from contract.metric_names import VAL_TOP1 as TOP1
+from contract.metric_names import VAL_TOP5 as TOP5
 from orchestrator.db.models import Metric
 
+# FRAME_MAP, TOP1, TOP5 and KEY_METRIC_BY_TASK are contract.metric_names', re-exported for the
+# leaderboard and status views until they import them from there.
 __all__ = ["latest_metric_values", "FRAME_MAP", "TOP1", "TOP5", "KEY_METRIC_BY_TASK"]
-
-# (split, name) pairs of the metric naming contract.
-FRAME_MAP = ("val", "frame_map")
-TOP1 = ("val", "top1")
-TOP5 = ("val", "top5")
-KEY_METRIC_BY_TASK = {"ava": FRAME_MAP, "kinetics": TOP1}
 
 
 def latest_metric_values(session: Session, metrics: Iterable[tuple[str, str]],
@@ -23,14 +23,16 @@ def latest_metric_values(session: Session, metrics: Iterable[tuple[str, str]],
                          ) -> dict[int, dict[tuple[str, str], float]]:
     """{job_id: {(split, name): value at the job's highest step}} for the given metrics.
 
-    `job_ids` restricts the jobs (a SELECT of ids or a collection). Served by the index
-    (split, name, job_id, step): no scan of the training-loss rows.
+    `job_ids` restricts the jobs (a SELECT of ids or a collection). The metrics table has
+    two B-trees (revision 0002): the primary key (job_id, split, name, step), a range per
+    job, and a partial index (name, job_id, step) over the val rows alone; neither reads the
+    training-curve rows of other names (tests/orchestrator/test_metric_index_plans.py).
     """
     metrics = list(metrics)
     if not metrics:
         return {}
-    # split = ? AND name IN (...) per split: a range of the (split, name, job_id, step) index.
-    # (A row-value IN over (split, name) makes SQLite scan the whole index instead.)
+    # One `split = ? AND name IN (...)` term per split, not a row-value IN over (split, name):
+    # SQLite cannot turn a row-value IN into index ranges and reads every row instead.
     names_by_split: dict[str, list[str]] = {}
     for split, name in metrics:
         names_by_split.setdefault(split, []).append(name)

@@ -13,7 +13,7 @@ from jobs.base import RunDirJob
 from jobs.errors import JobFailure
 from jobs.finetune_ava import FinetuneAvaJob
 from jobs.pretrain import PretrainJob
-from jobs.registry import UnknownJobKind, get
+from orchestrator.executors.registry import UnknownJobKindError, job_entry
 from tests.jobs.demo_setup import ROOT, planned_configs, shrink, write_run_dir
 
 torch.set_num_threads(1)
@@ -33,12 +33,12 @@ def _status(run_dir: Path) -> dict:
     return json.loads((run_dir / "status.json").read_text())
 
 
-def test_registry_maps_every_kind_to_a_checkpointable_job():
+def test_the_orchestrator_resolves_every_kind_to_a_checkpointable_job():
     for kind in ("pretrain", "finetune_ava", "evaluate", "ensemble", "export"):
-        cls = get(kind)
+        cls = job_entry(kind)
         assert issubclass(cls, RunDirJob) and cls.kind == kind
-    with pytest.raises(UnknownJobKind):
-        get("train_everything")
+    with pytest.raises(UnknownJobKindError):
+        job_entry("train_everything")
 
 
 def test_unknown_model_is_bad_config_from_the_cli(tmp_path, configs):

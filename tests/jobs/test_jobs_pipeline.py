@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.registry import get
 from model.engine.precision import cpu_kind
+from orchestrator.executors.registry import job_entry
 from tests.jobs.demo_setup import planned_configs, shrink, write_run_dir
 
 torch.set_num_threads(1)
@@ -18,7 +18,7 @@ FAST = dict(model="slowfast_8x8_r50_tiny", frames=2, alpha=4, crop=32)
 
 
 def _run(kind, run_dir):
-    result = get(kind)(run_dir)()
+    result = job_entry(kind)(run_dir)()
     assert json.loads((run_dir / "result.json").read_text()) == result
     assert json.loads((run_dir / "status.json").read_text())["state"] == "completed"
     return result

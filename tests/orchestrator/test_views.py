@@ -8,7 +8,8 @@ import pytest
 
 from orchestrator.db import Experiment, Job, Metric, session_scope
 from orchestrator.views.jobs import JobNotFound, find_job
-from orchestrator.views.metrics import FRAME_MAP, latest_metric_values
+from contract.metric_names import VAL_FRAME_MAP as FRAME_MAP
+from orchestrator.views.metrics import latest_metric_values
 from orchestrator.views.status import estimate_eta_seconds
 
 
