@@ -14,12 +14,14 @@ import json
 import sys
 
 from contract.exit_codes import ExitCode
+from contract.states import JobState
 from orchestrator.commands.context import CommandError, add_database_arguments, open_engine
 
+S = JobState
 STATE_STYLES = {
-    "PLANNED": "dim", "SUBMITTED": "yellow", "PENDING": "yellow", "RUNNING": "cyan",
-    "REQUEUED": "yellow", "PREEMPTED": "magenta", "TIMEOUT": "magenta", "NODE_FAIL": "magenta",
-    "COMPLETED": "green", "REUSED": "green", "FAILED": "bold red", "CANCELLED": "red",
+    S.PLANNED: "dim", S.SUBMITTED: "yellow", S.PENDING: "yellow", S.RUNNING: "cyan",
+    S.REQUEUED: "yellow", S.PREEMPTED: "magenta", S.TIMEOUT: "magenta", S.NODE_FAIL: "magenta",
+    S.COMPLETED: "green", S.REUSED: "green", S.FAILED: "bold red", S.CANCELLED: "red",
 }
 
 
@@ -54,7 +56,7 @@ def experiment_totals(rows) -> dict[str, dict[str, float]]:
     reused from another run cost nothing here and are left out."""
     totals: dict[str, dict[str, float]] = {}
     for row in rows:
-        if row.state == "REUSED":
+        if row.state == JobState.REUSED:
             continue
         total = totals.setdefault(row.experiment, {"estimated GPU-h": 0.0, "used GPU-h": 0.0,
                                                    "estimated core-h": 0.0, "used core-h": 0.0})

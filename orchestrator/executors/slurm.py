@@ -20,23 +20,13 @@ from typing import Any, Sequence
 
 import submitit
 
-from contract.states import SCHEDULER_REPORTED_STATES, ObservedState
+from contract.states import ObservedState
+from orchestrator.slurm.records import map_slurm_state
 
 from .base import (ExecutorError, ResourceRequest, SchedulerObservation, SchedulerUnavailableError,
                    SubmittedAttempt, attempt_log_folder)
 from .registry import job_entry
 
-# sacct spellings -> the orchestrator's states (the rest map to themselves).
-_SLURM_STATE_ALIASES = {
-    "BOOT_FAIL": "NODE_FAIL",
-    "DEADLINE": "TIMEOUT",
-    "OUT_OF_MEMORY": "FAILED",
-    "SUSPENDED": "PENDING",
-    "RESIZING": "RUNNING",
-    "REVOKED": "CANCELLED",
-    "COMPLETING": "RUNNING",
-    "CONFIGURING": "PENDING",
-}
 
 
 @dataclass(frozen=True)
@@ -52,10 +42,9 @@ class SlurmPlacement:
 
 
 def normalise_slurm_state(raw: str) -> str:
-    """``"CANCELLED by 0"`` -> ``CANCELLED``; ``OUT_OF_MEMORY`` -> ``FAILED``; unknown -> ``UNKNOWN``."""
-    word = (raw or "").strip().split(" ")[0].rstrip("+").upper()
-    word = _SLURM_STATE_ALIASES.get(word, word)
-    return word if word in SCHEDULER_REPORTED_STATES else ObservedState.UNKNOWN.value
+    """``"CANCELLED by 0"`` -> ``CANCELLED``; ``OUT_OF_MEMORY`` -> ``FAILED``; unknown -> ``UNKNOWN``
+    (the one SLURM-word table is ``orchestrator.slurm.records``')."""
+    return map_slurm_state(raw)[0]
 
 
 class SlurmExecutor:
