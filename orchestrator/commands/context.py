@@ -75,8 +75,11 @@ def find_experiment(session: "Session", name: str | None):
             known = session.scalars(select(Experiment.name).order_by(Experiment.name)).all()
             raise CommandError(f"no experiment {name!r} in the database; known: {', '.join(known) or 'none'}")
         return experiment
-    unfinished = session.scalars(
-        select(Experiment).join(Job).where(Job.state.not_in(sorted(TERMINAL_STATES))).distinct()).all()
+    finished = sorted(state.value for state in TERMINAL_STATES)
+    # A subquery, not DISTINCT over joined rows: PostgreSQL has no equality for the JSON config.
+    with_unfinished_jobs = select(Job.experiment_id).where(Job.state.not_in(finished))
+    unfinished = session.scalars(select(Experiment).where(Experiment.id.in_(with_unfinished_jobs))
+                                 .order_by(Experiment.name)).all()
     if len(unfinished) != 1:
         names = ", ".join(e.name for e in unfinished) or "none"
         raise CommandError(f"name the experiment to watch (experiments with unfinished jobs: {names})")
