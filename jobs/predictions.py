@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from contract.files import atomic_write, atomic_write_bytes
+from contract.metric_names import AP_PREFIX, FRAME_MAP
 from jobs.errors import BadDataError
 
 __all__ = ["ava_annotation_paths", "read_kinetics_predictions", "score_ava", "score_kinetics",
@@ -59,10 +60,10 @@ def score_ava(detections: pd.DataFrame | Path, data_cfg: Mapping[str, Any],
         raise BadDataError(f"{paths['groundtruth']}: ground truth of split {split!r} not found")
     exclusions = paths["exclusions"] if paths["exclusions"].is_file() else None
     result = frame_map(paths["groundtruth"], detections, paths["labelmap"], exclusions)
-    metrics = {"frame_map": float(result.mAP)}
+    metrics = {FRAME_MAP: float(result.mAP)}
     for class_id, ap in result.per_class_ap.items():
         if not math.isnan(ap):
-            metrics[f"ap/{class_id}"] = float(ap)
+            metrics[f"{AP_PREFIX}{class_id}"] = float(ap)
     return metrics
 
 
