@@ -30,11 +30,11 @@ from typing import Callable
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
+from contract.states import (FINISHED_STATES, INTERRUPTED_STATES, LIVE_STATES, TERMINAL_STATES,
+                             UNSUCCESSFUL_STATES, JobState, ObservedState)
 from orchestrator.db import session_scope
 from orchestrator.db.lease import (DEFAULT_TTL, acquire_lease, experiment_lease_key, process_owner, release_lease,
                                    renew_lease)
-from contract.states import (FINISHED_STATES, INTERRUPTED_STATES, LIVE_STATES, TERMINAL_STATES,
-                             UNSUCCESSFUL_STATES, JobState, ObservedState)
 from orchestrator.db.models import Attempt, Experiment, Job
 from orchestrator.db.types import utcnow
 from orchestrator.executors import (ClusterSettings, Executor, ExecutorError, ResourceRequest,
