@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.layout import markdown_table, paginate
+from dashboard.queries.leaderboard import SCORE_COLUMNS
 
 st.title("Leaderboard")
 table = data.leaderboard_table()
@@ -37,9 +38,17 @@ def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """The read model's fractions as the percent the report prints."""
+    return frame.assign(**{column: 100.0 * frame[column] for column in SCORE_COLUMNS if column in frame})
+
+
 def _ranked_table(frame: pd.DataFrame) -> None:
-    """Our scores with two decimals (the report prints one)."""
-    st.markdown(markdown_table(frame, float_format="{:.2f}"))
+    """Our scores with two decimals (the report prints one), in a table that fits the window:
+    the experiment column only when the rows come from several experiments."""
+    if frame["experiment"].nunique() <= 1:
+        frame = frame.drop(columns=["experiment"])
+    st.markdown(markdown_table(_percent(frame), float_format="{:.2f}"))
 
 
 ava = shown[shown["task"] == "ava"]
@@ -52,9 +61,13 @@ if not tasks or "ava" in tasks:
         page = paginate(_ranked(ava), key="ava_page")
         # The single-scale twin of a "++" member is ranked with the rest but feeds no ensemble.
         in_ensemble = page["in_ensemble"].map({True: "yes", False: "no"}).where(page["kind"] != "ensemble", "—")
-        _ranked_table(page.assign(in_ensemble=in_ensemble)[
-            ["rank", "frame_map", "experiment", "member", "model", "dataset", "tta", "in_ensemble", "scale",
-             "state", "job_id"]].rename(columns={"tta": "test-time aug.", "in_ensemble": "in ensemble"}))
+        # The twin's long label is said once, in the column it explains.
+        twin_of = page["tta"].str.extract(r"single-scale twin of (\S+)", expand=False)
+        tta = page["tta"].str.replace(r", single-scale twin of .*$", "", regex=True)
+        in_ensemble = in_ensemble.where(twin_of.isna(), "no: single-scale twin of " + twin_of.fillna(""))
+        _ranked_table(page.assign(in_ensemble=in_ensemble, tta=tta)[
+            ["rank", "job_id", "frame_map", "experiment", "member", "model", "dataset", "tta", "in_ensemble",
+             "scale", "state"]].rename(columns={"tta": "test-time aug.", "in_ensemble": "in ensemble"}))
     reference = published[published["task"] == "ava"]
     with st.expander("Published: Table 2 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "frame_map", "test_map"]]
@@ -67,8 +80,8 @@ if not tasks or "kinetics" in tasks:
         st.info("No Kinetics evaluation recorded for these filters.")
     else:
         page = paginate(_ranked(kinetics), key="kinetics_page")
-        _ranked_table(page[["rank", "challenge_error", "top1", "top5", "experiment", "member", "model",
-                            "dataset", "scale", "state", "job_id"]])
+        _ranked_table(page[["rank", "job_id", "challenge_error", "top1", "top5", "experiment", "member",
+                            "model", "dataset", "scale", "state"]])
     reference = published[published["task"] == "kinetics"]
     with st.expander("Published: Sec. 3 / Table 3 of the report (not our runs)", expanded=True):
         st.markdown(markdown_table(reference[["source", "model", "dataset", "top1", "top5", "challenge_error"]],

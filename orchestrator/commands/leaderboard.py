@@ -2,8 +2,10 @@
 
 AVA: every job with a val frame-mAP (members' evaluations and the ensemble rows), best first,
 with how each was tested and whether the ensemble averages it. Kinetics: top-1, top-5 and the
-challenge metric (mean of top-1 and top-5 error, lower is better). Our values are shown in
-percent; the JSON has the fractions the jobs wrote.
+challenge metric (mean of top-1 and top-5 error, lower is better); a job with only one of
+top-1/top-5 is listed after those with both, without a challenge error. Our values are shown
+in percent; the JSON has the fractions the jobs wrote (null where a job reported none). The
+rows come from `orchestrator.views.leaderboard`, the read model the dashboard uses too.
 
 Beside each board, the report's published numbers (Table 2 for AVA, Sec. 3.1 for Kinetics),
 marked as published and never ranked with ours: ``orchestrator.views.published``, the source
@@ -57,6 +59,11 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else repr(value)
 
 
+def _ours(fraction: float | None) -> str:
+    """One of our scores (a fraction) in percent with two decimals; "-" where the job has none."""
+    return "-" if fraction is None else f"{100 * fraction:.2f}"
+
+
 def print_boards(boards) -> None:
     """The rich tables of `leaderboard` (also printed by `submit --wait` at the end)."""
     from rich.console import Console
@@ -96,8 +103,8 @@ def print_boards(boards) -> None:
         for column in ("#", "experiment", "job", "kind", "top-1", "top-5", "challenge err"):
             table.add_column(column, justify="left" if column in {"experiment", "job", "kind"} else "right")
         for rank, row in enumerate(boards["kinetics"], 1):
-            table.add_row(str(rank), row.experiment, row.job, row.kind, f"{100 * row.top1:.2f}",
-                          f"{100 * row.top5:.2f}", f"{100 * row.challenge_error:.2f}",
+            table.add_row(str(rank), row.experiment, row.job, row.kind, _ours(row.top1), _ours(row.top5),
+                          _ours(row.challenge_error),
                           style="bold" if row.is_ensemble else None)
         console.print(table)
         reference = Table(title="Published: Sec. 3.1 of the report (not our runs, never ranked)",

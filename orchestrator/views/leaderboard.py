@@ -1,6 +1,12 @@
-"""`leaderboard`: AVA by val frame-mAP (members and ensembles); Kinetics by the challenge
-metric, the mean of top-1 and top-5 error (lower is better), as in the ActivityNet 2019
-Kinetics-700 challenge.
+"""The leaderboard's one read model, used by the CLI (`python -m orchestrator leaderboard`) and
+the dashboard (`dashboard/queries/leaderboard.py`): AVA by val frame-mAP (members and
+ensembles); Kinetics by the challenge metric, the mean of top-1 and top-5 error (lower is
+better), as in the ActivityNet 2019 Kinetics-700 challenge.
+
+Every score here is a fraction in [0, 1], as the jobs wrote it; whoever shows it formats it
+(percent in both the CLI and the dashboard). A Kinetics job is listed when it reported top-1
+or top-5; its `challenge_error` exists only with both, and rows without it rank after those
+with it (by top-1, then top-5, best first).
 
 AVA rows say how they were tested (``tta``: one scale, or "++" = several scales + flip, from
 the job's ``data.tta_scales`` / ``data.tta_flip``) and whether the ensemble averages them
@@ -22,7 +28,7 @@ from orchestrator.db.models import Experiment, Job
 from orchestrator.views.metrics import FRAME_MAP, TOP1, TOP5, latest_metric_values
 
 __all__ = ["AvaRow", "KineticsRow", "PlusGain", "ava_leaderboard", "kinetics_leaderboard", "challenge_error",
-           "plus_gains", "tta_label", "TTA_CONFIG_PATHS"]
+           "kinetics_rank_key", "plus_gains", "tta_label", "TTA_CONFIG_PATHS"]
 
 #: The config fields an AVA row's labels come from, as JSON paths the database extracts.
 TTA_CONFIG_PATHS = (("data", "tta_scales"), ("data", "tta_flip"), ("single_scale_of", "member"))
@@ -84,9 +90,9 @@ class KineticsRow:
     job: str
     kind: str
     is_ensemble: bool
-    top1: float
-    top5: float
-    challenge_error: float
+    top1: float | None            # None: the job did not report it
+    top5: float | None
+    challenge_error: float | None  # None unless both top-1 and top-5 exist
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,8 +154,17 @@ def plus_gains(rows: list[AvaRow]) -> list[PlusGain]:
     return gains
 
 
+def kinetics_rank_key(row: KineticsRow) -> tuple:
+    """Lowest challenge error first; rows without one after them, by top-1 then top-5 (best
+    first); ties by job id."""
+    if row.challenge_error is not None:
+        return (0, row.challenge_error, 0.0, row.job_id)
+    return (1, -(row.top1 if row.top1 is not None else -1.0), -(row.top5 if row.top5 is not None else -1.0),
+            row.job_id)
+
+
 def kinetics_leaderboard(session: Session, experiment: str | None = None) -> list[KineticsRow]:
-    """Every Kinetics job with val top1 and top5, lowest challenge error first."""
+    """Every Kinetics job with val top-1 or top-5, ranked by `kinetics_rank_key`."""
     jobs = _jobs_of_task(session, "kinetics", experiment)
     job_ids = select(Job.id).join(Experiment).where(Experiment.task == "kinetics")
     if experiment is not None:
@@ -157,10 +172,12 @@ def kinetics_leaderboard(session: Session, experiment: str | None = None) -> lis
     values = latest_metric_values(session, [TOP1, TOP5], job_ids)
     rows = []
     for job_id, metrics in values.items():
-        if job_id not in jobs or TOP1 not in metrics or TOP5 not in metrics:
+        if job_id not in jobs or (TOP1 not in metrics and TOP5 not in metrics):
             continue
         name, kind, exp = jobs[job_id]
+        top1, top5 = metrics.get(TOP1), metrics.get(TOP5)
         rows.append(KineticsRow(experiment=exp, job_id=job_id, job=name, kind=kind,
-                                is_ensemble=kind == "ensemble", top1=metrics[TOP1], top5=metrics[TOP5],
-                                challenge_error=challenge_error(metrics[TOP1], metrics[TOP5])))
-    return sorted(rows, key=lambda row: (row.challenge_error, row.job_id))
+                                is_ensemble=kind == "ensemble", top1=top1, top5=top5,
+                                challenge_error=None if top1 is None or top5 is None
+                                else challenge_error(top1, top5)))
+    return sorted(rows, key=kinetics_rank_key)

@@ -86,7 +86,7 @@ def test_leaderboard_labels_planned_jobs_from_their_configs(monkeypatch, planned
     # "SlowFast, 16x8" beside "SlowFast++, 16x8"); the members say how they were tested.
     assert [(r["test-time aug."], r["in ensemble"]) for r in ava] == [
         ("", "—"),
-        ("single (64), single-scale twin of sf16x8_ctx_iou09_18k (not in the ensemble)", "no"),
+        ("single (64)", "no: single-scale twin of sf16x8_ctx_iou09_18k"),
         ("single (64)", "yes"), ("single (64)", "yes")]
     # challenge error (mean of top-1 and top-5 error, lower first): sf16x8 (36 + 14) / 2 = 25.0,
     # sf8x8 (39 + 12) / 2 = 25.5 -- although sf8x8 has the better top-5.

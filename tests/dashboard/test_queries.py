@@ -29,12 +29,30 @@ def test_leaderboard_uses_each_jobs_latest_val_score(seeded):
     assert database_status(engine).state is DatabaseState.READY
     table = leaderboard(engine)
     ava = table[table["task"] == "ava"]
+    # Fractions, as the read model keeps them (the page shows percent).
     assert list(ava["frame_map"]) == pytest.approx(
-        sorted((100 * v for m, v in AVA_EVAL_SCORES.items() if m != "fast32x2"), reverse=True))
+        sorted((v for m, v in AVA_EVAL_SCORES.items() if m != "fast32x2"), reverse=True))
     assert list(ava["member"])[0] == "ensemble"
     kinetics = table[table["task"] == "kinetics"].set_index("member")
-    assert kinetics.loc["sf8x8", "top1"] == pytest.approx(70.6)  # step 20, not step 10's 60.6
-    assert kinetics.loc["sf8x8", "challenge_error"] == pytest.approx(((100 - 70.6) + (100 - 89.2)) / 2)
+    assert kinetics.loc["sf8x8", "top1"] == pytest.approx(0.706)  # step 20, not step 10's 0.606
+    assert kinetics.loc["sf8x8", "challenge_error"] == pytest.approx(((1 - 0.706) + (1 - 0.892)) / 2)
+
+
+def test_dashboard_and_cli_leaderboards_are_one_read_model(seeded):
+    """The same jobs in the same order with the same fractions as `orchestrator leaderboard`."""
+    from sqlalchemy.orm import Session
+
+    from orchestrator.views.leaderboard import ava_leaderboard, kinetics_leaderboard
+
+    db, engine = seeded
+    table = leaderboard(engine)
+    with Session(engine) as session:
+        ava, kinetics = ava_leaderboard(session), kinetics_leaderboard(session)
+    assert list(table.loc[table["task"] == "ava", "job_id"]) == [row.job_id for row in ava]
+    assert list(table.loc[table["task"] == "ava", "frame_map"]) == [row.frame_map for row in ava]
+    board = table[table["task"] == "kinetics"]
+    assert list(board["job_id"]) == [row.job_id for row in kinetics]
+    assert list(board["challenge_error"]) == pytest.approx([row.challenge_error for row in kinetics])
 
 
 def test_metric_curve_is_downsampled_in_sql(seeded):

@@ -101,3 +101,72 @@ def test_the_cli_and_the_dashboard_read_the_same_published_numbers() -> None:
     assert frame.astype(object).where(frame.notna(), None).to_dict("records") == ours
     assert published_value("ava", "SlowFast++, 16x8", "frame_map") == 30.7
     assert published_value("ava", "no such row", "frame_map") is None
+
+
+# Kinetics jobs with both accuracies, only top-1 and only top-5 (fractions, as jobs write them).
+KINETICS_VAL = {"evaluate.val.sf8x8": {"top1": 0.70, "top5": 0.90},
+                "evaluate.val.fast32x2": {"top1": 0.60},
+                "evaluate.val.sf16x8": {"top5": 0.95},
+                "ensemble.val": {"top1": 0.72, "top5": 0.91}}
+
+
+@pytest.fixture(scope="module")
+def kinetics_db(tmp_path_factory) -> str:
+    """kinetics_challenge planned at demo scale, four val evaluations ingested (two partial)."""
+    runs_root = tmp_path_factory.mktemp("kinetics_board") / "runs"
+    url = f"sqlite:///{runs_root / 'orchestrator.sqlite'}"
+    upgrade(url)
+    engine = open_database(url)
+    factory = make_session_factory(engine)
+    plan = plan_experiment(to_plain(compose_experiment("kinetics_challenge", ["scale=demo", "cluster=local"])),
+                           runs_root=runs_root)
+    with session_scope(factory) as session:
+        record_plan(session, plan)
+    with session_scope(factory) as session:
+        for job in session.scalars(select(Job).where(Job.name.in_(list(KINETICS_VAL)))):
+            run_dir = Path(job.run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "metrics.jsonl").write_text("".join(
+                json.dumps({"step": 0, "split": "val", "name": name, "value": value, "attempt": 1}) + "\n"
+                for name, value in KINETICS_VAL[job.name].items()))
+            ingest_job(session, job)
+    engine.dispose()
+    return url
+
+
+def test_kinetics_lists_jobs_with_top1_or_top5_and_ranks_those_without_challenge_error_last(
+        kinetics_db, capsys) -> None:
+    """One rule for the CLI and the dashboard: a job with either accuracy is listed; the
+    challenge error (a fraction) exists only with both; rows without it come after."""
+    assert main(["leaderboard", "--task", "kinetics", "--json", "--db-url", kinetics_db]) == 0
+    rows = json.loads(capsys.readouterr().out)["kinetics"]
+    assert [row["job"] for row in rows] == ["ensemble.val", "evaluate.val.sf8x8",
+                                            "evaluate.val.fast32x2", "evaluate.val.sf16x8"]
+    assert rows[0]["challenge_error"] == pytest.approx(((1 - 0.72) + (1 - 0.91)) / 2)
+    assert rows[2]["top1"] == pytest.approx(0.60) and rows[2]["top5"] is None and rows[2]["challenge_error"] is None
+    assert rows[3]["top1"] is None and rows[3]["challenge_error"] is None
+
+    assert main(["leaderboard", "--task", "kinetics", "--db-url", kinetics_db]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines() if "evaluate.val.fast32x2" in text)
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells[-3:] == ["60.00", "-", "-"]
+
+
+def test_the_dashboard_shows_the_clis_kinetics_board(kinetics_db) -> None:
+    """Same rows, same order, same fractions: the dashboard's query is the CLI's read model."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.queries.leaderboard import leaderboard
+    from orchestrator.views.leaderboard import kinetics_leaderboard
+
+    engine = open_database(kinetics_db)
+    try:
+        table = leaderboard(engine)
+        with Session(engine) as session:
+            cli_rows = kinetics_leaderboard(session)
+    finally:
+        engine.dispose()
+    board = table[table["task"] == "kinetics"]
+    assert list(board["job"]) == [row.job for row in cli_rows]
+    assert list(board["top1"].astype(object).where(board["top1"].notna(), None)) == [row.top1 for row in cli_rows]
+    assert board["challenge_error"].isna().tolist() == [False, False, True, True]
