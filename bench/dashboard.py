@@ -230,7 +230,7 @@ def time_floor() -> float:
 
     from playwright.sync_api import sync_playwright
 
-    from dashboard.serve import _wait_healthy, free_port
+    from dashboard.serve import free_port, wait_healthy
 
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "floor.py"
@@ -242,7 +242,7 @@ def time_floor() -> float:
         with log.open("wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait_healthy(process, f"http://127.0.0.1:{port}/_stcore/health", 60, log)
+            wait_healthy(process, f"http://127.0.0.1:{port}/_stcore/health", 60, log)
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})

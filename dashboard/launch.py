@@ -1,24 +1,31 @@
-"""How to start the dashboard: the command line the orchestrator CLI runs.
+"""`python -m dashboard.launch`: start the Streamlit server, warm it, and keep it in the foreground.
 
-`python -m orchestrator dashboard` owns the flags (and the warning when binding anything but
-127.0.0.1); this module only knows Streamlit's options, so the CLI needs no Streamlit import.
+`python -m orchestrator dashboard` runs this module as its own process (the orchestrator core
+imports nothing from `dashboard/`); it owns the flags and the refusal to bind anything but
+127.0.0.1 without `--allow-remote`. Here: Streamlit's options (`streamlit_command`), and the
+launcher, which starts the server, runs every page once in a throw-away session
+(`dashboard.warm`) so that the first person's visit finds the imports and the caches warm,
+then says where the dashboard is and waits for the server (Ctrl-C stops both).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["APP_PATH", "DEFAULT_HOST", "streamlit_command", "is_loopback"]
+if __package__ in (None, ""):  # `python dashboard/launch.py`: the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from orchestrator.commands.dashboard import is_loopback  # noqa: E402  (the CLI's policy, one definition)
+
+__all__ = ["APP_PATH", "DEFAULT_HOST", "streamlit_command", "is_loopback", "main"]
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 DEFAULT_HOST = "127.0.0.1"
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (no warning needed)."""
-    return host in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
 
 
 def streamlit_command(host: str = DEFAULT_HOST, port: int = 8501, db_url: str | None = None,
@@ -44,3 +51,64 @@ def streamlit_command(host: str = DEFAULT_HOST, port: int = 8501, db_url: str | 
     if app_args:
         argv += ["--", *app_args]
     return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start, warm, announce, wait. The CLI has already refused a non-loopback host without
+    `--allow-remote`; run by hand, the launcher refuses it too."""
+    parser = argparse.ArgumentParser(prog="python -m dashboard.launch", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument("--db-url", default=None)
+    parser.add_argument("--runs-root", default=None)
+    parser.add_argument("--allow-remote", action="store_true")
+    parser.add_argument("--no-warm", action="store_true", help="serve without running the pages once first")
+    parser.add_argument("--print-command", action="store_true", help="print Streamlit's command line and exit")
+    args = parser.parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(f"refusing to bind {args.host} without --allow-remote: the dashboard has no authentication",
+              file=sys.stderr)
+        return 2
+    try:
+        command = streamlit_command(args.host, args.port, args.db_url, runs_root=args.runs_root)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.print_command:
+        print(shlex.join(command))
+        return 0
+    return _serve(command, args.host, args.port, warm=not args.no_warm)
+
+
+def _serve(command: list[str], host: str, port: int, *, warm: bool) -> int:
+    from dashboard.serve import DashboardStartError, wait_healthy
+    from dashboard.warm import DashboardWarmError, warm_dashboard
+
+    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    process = subprocess.Popen(command)  # its output stays on this terminal
+    try:
+        try:
+            wait_healthy(process, f"{base_url}/_stcore/health", 120.0)
+            if warm:
+                warm_dashboard(base_url)
+        except DashboardWarmError as error:  # the server still serves; only slower at first
+            print(f"warning: warm-up incomplete ({error})", file=sys.stderr)
+        except DashboardStartError as error:
+            print(error, file=sys.stderr)
+            return 1
+        print(f"Dashboard ready: http://{host}:{port}", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
