@@ -25,6 +25,7 @@ if data.status().state is DatabaseState.READY:
         st.Page("views/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", default=True),
         st.Page("views/jobs.py", title="Jobs", icon=":material/account_tree:", url_path="jobs"),
         st.Page("views/run_detail.py", title="Run detail", icon=":material/monitoring:", url_path="run"),
+        st.Page("views/compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare"),
         st.Page("views/submissions.py", title="Submissions", icon=":material/upload_file:",
                 url_path="submissions"),
     ]).run()

@@ -17,13 +17,14 @@ from sqlalchemy import Engine
 
 from dashboard import files
 from dashboard.published import published_reference
-from dashboard.queries import jobs, leaderboard, runs, submissions
+from dashboard.queries import compare, jobs, leaderboard, runs, submissions
 from dashboard.readonly import DatabaseStatus, database_status, open_readonly_engine
 from dashboard.settings import DashboardSettings, load_settings
 
 __all__ = ["settings", "status", "leaderboard_table", "published", "experiments", "experiment_jobs",
-           "job_edges", "experiment_attempts", "run_info", "job_choices", "metric_series_names",
-           "metric_curve", "per_class_ap", "ava_class_names", "config_diff", "submissions_of",
+           "job_edges", "experiment_attempts", "job_attempts", "usage", "estimated_usage", "hours_text", "run_info", "job_choices", "metric_series_names",
+           "metric_curve", "per_class_ap", "comparable_jobs", "comparable_default", "default_selection",
+           "training_sources", "per_class_ap_table", "value_rank", "ava_class_names", "config_diff", "submissions_of",
            "submission_bytes", "manifest_of", "members_table", "job_artifacts", "kinetics_confusion", "gpu_hours",
            "LIVE_TTL_S", "RESULTS_TTL_S"]
 
@@ -105,6 +106,30 @@ def experiment_attempts(experiment_id: int) -> pd.DataFrame:
 
 
 gpu_hours = jobs.gpu_hours
+usage = jobs.usage
+
+
+def hours_text(hours: float) -> str:
+    """Device-hours to a tenth, and to a thousandth below one hour (a demo's 0.004 core-h is not 0.0)."""
+    return f"{hours:.1f}" if hours >= 1 else f"{hours:.3f}"
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _estimated_usage(db_url: str, experiment_id: int | None, job_id: int | None, unit: str) -> float | None:
+    return jobs.estimated_usage(_engine(db_url), experiment_id=experiment_id, job_id=job_id, unit=unit)
+
+
+def estimated_usage(*, unit: str, experiment_id: int | None = None, job_id: int | None = None) -> float | None:
+    return _estimated_usage(_url(), experiment_id, job_id, unit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _job_attempts(db_url: str, job_id: int) -> pd.DataFrame:
+    return jobs.job_attempts(_engine(db_url), job_id)
+
+
+def job_attempts(job_id: int) -> pd.DataFrame:
+    return _job_attempts(_url(), int(job_id))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -161,6 +186,36 @@ def per_class_ap(job_id: int) -> pd.DataFrame:
 
 
 config_diff = runs.config_diff
+comparable_default = runs.comparable_default
+default_selection = compare.default_selection
+value_rank = compare.value_rank
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _comparable_jobs(db_url: str, experiment_id: int) -> pd.DataFrame:
+    return compare.comparable_jobs(_engine(db_url), experiment_id)
+
+
+def comparable_jobs(experiment_id: int) -> pd.DataFrame:
+    return _comparable_jobs(_url(), int(experiment_id))
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _training_sources(db_url: str, job_ids: tuple[int, ...]) -> dict[int, int]:
+    return compare.training_sources(_engine(db_url), list(job_ids))
+
+
+def training_sources(job_ids: list[int]) -> dict[int, int]:
+    return _training_sources(_url(), tuple(int(i) for i in job_ids))
+
+
+@st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)
+def _per_class_ap_table(db_url: str, job_ids: tuple[int, ...]) -> pd.DataFrame:
+    return compare.per_class_ap_table(_engine(db_url), list(job_ids), ava_class_names())
+
+
+def per_class_ap_table(job_ids: list[int]) -> pd.DataFrame:
+    return _per_class_ap_table(_url(), tuple(int(i) for i in job_ids))
 
 
 @st.cache_data(ttl=RESULTS_TTL_S, show_spinner=False)

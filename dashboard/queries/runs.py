@@ -17,7 +17,7 @@ from dashboard.metric_names import AP_PREFIX, VAL_SPLIT
 from orchestrator.db import Experiment, Job, Metric
 
 __all__ = ["RunInfo", "run_info", "job_choices", "metric_series_names", "metric_curve",
-           "per_class_ap", "config_diff", "flatten_config"]
+           "per_class_ap", "config_diff", "flatten_config", "comparable_default"]
 
 DEFAULT_MAX_POINTS = 500
 
@@ -114,9 +114,27 @@ def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): json.dumps(config, sort_keys=True, default=str)}
 
 
-def config_diff(left: dict[str, Any], right: dict[str, Any]) -> pd.DataFrame:
-    """key, left, right for every dotted key whose value differs (absent shown as "—")."""
+def config_diff(left: dict[str, Any], right: dict[str, Any], *, only_differences: bool = True) -> pd.DataFrame:
+    """key, left, right for every dotted key whose value differs (absent shown as "—"); with
+    `only_differences=False`, every key, the differing ones first."""
     a, b = flatten_config(left or {}), flatten_config(right or {})
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    keys = differing if only_differences else differing + sorted(k for k in set(a) & set(b) if a[k] == b[k])
     return pd.DataFrame({"key": keys, "left": [a.get(k, "—") for k in keys],
                          "right": [b.get(k, "—") for k in keys]}, columns=["key", "left", "right"])
+
+
+def comparable_default(job_id: int, job_name: str, job_kind: str, others: pd.DataFrame) -> int | None:
+    """The most comparable other job (`others`: id, name, kind of the experiment's jobs): the
+    same job for another member (`evaluate.val.sf8x8` -> `evaluate.val.fast32x2`), else the
+    same kind, else the first; None if there is no other job."""
+    others = others[others["id"] != job_id]
+    if others.empty:
+        return None
+    stem = job_name.rsplit(".", 1)[0] if "." in job_name else job_name
+    same_stem = others[others["name"].astype(str).str.rsplit(".", n=1).str[0] == stem]
+    same_kind = others[others["kind"] == job_kind]
+    for candidates in (same_stem, same_kind, others):
+        if not candidates.empty:
+            return int(candidates["id"].iloc[0])
+    return None

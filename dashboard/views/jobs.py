@@ -1,4 +1,5 @@
-"""Jobs: one experiment's DAG with live states, its attempts, and the GPU-hours it used."""
+"""Jobs: one experiment's DAG with live states, its attempts, and the device-hours it used
+(GPU-hours, or CPU core-hours for a CPU run) beside the dry-run estimate."""
 
 from collections import defaultdict
 
@@ -6,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from dashboard.formatting import duration_text, local_time
 from dashboard.layout import STATE_FILL, experiment_picker, paginate, state_badge
 from orchestrator.views.status import corrupt_lines_message
 
@@ -69,12 +71,18 @@ def live_view(experiment_id: int) -> None:
     edges = data.job_edges(experiment_id)
     attempts = data.experiment_attempts(experiment_id)
     counts = jobs["state"].value_counts()
-    columns = st.columns(4)
+    used = data.usage(attempts)
+    estimate = data.estimated_usage(experiment_id=experiment_id, unit=used.unit)
+    columns = st.columns(5)
     columns[0].metric("Jobs", len(jobs))
     columns[1].metric("Completed", int(counts.get("COMPLETED", 0) + counts.get("REUSED", 0)))
     columns[2].metric("Failed", int(counts.get("FAILED", 0)))
-    columns[3].metric("GPU-hours", f"{data.gpu_hours(attempts):.1f}",
-                      help="Sum over attempts of run time x allocated GPUs (preempted time included).")
+    columns[3].metric(used.label, data.hours_text(used.hours),
+                      help="Sum over attempts of run time x allocated GPUs (or CPU cores where no GPU was "
+                           "allocated), preempted time included.")
+    if estimate is not None:
+        columns[4].metric(f"Estimated {used.label} (dry run)", data.hours_text(estimate),
+                          help="The planner's estimate (submit --dry-run): compute alone, queueing ignored.")
     st.caption(" · ".join(f"{state_badge(s)} {n}" for s, n in counts.items()))
 
     st.subheader("DAG")
@@ -96,10 +104,12 @@ def live_view(experiment_id: int) -> None:
     if not interrupted.empty:
         st.markdown("**Interrupted and resumed**  \n" + "  \n".join(
             f"`{row.job}` attempt {row.attempt}: {row.history}" for row in interrupted.itertuples()))
-    view = attempts.assign(duration_min=(attempts["duration_s"] / 60.0).round(1))
+    # Local times to the second and durations people read; the full instants are on the run page.
+    view = attempts.assign(started=attempts["started_at"].map(local_time), ended=attempts["ended_at"].map(local_time),
+                           duration=attempts["duration_s"].map(duration_text))
     page = paginate(view, key="attempts_page", page_size=100)[[
-        "job", "attempt", "state", "executor", "scheduler_id", "node", "started_at", "ended_at",
-        "duration_min", "gpus", "exit_code", "reason", "resumed_from_step", "history"]]
+        "job", "attempt", "state", "executor", "scheduler_id", "node", "started", "ended",
+        "duration", "gpus", "exit_code", "reason", "resumed_from_step", "history"]]
     st.dataframe(page.style.map(lambda state: f"background-color: {STATE_FILL.get(state, '#ffffff')}",
                                 subset=["state"]), hide_index=True)
 

@@ -1,13 +1,17 @@
-"""Run detail: curves (loss, LR schedule, throughput, eval metrics), per-class AP (AVA) or the
-confusion of the top classes (Kinetics), and the config diff against another run."""
+"""Run detail: what the run used (beside its estimate), its single values as numbers (with its
+rank among the experiment's jobs), its curves (loss, LR schedule, throughput), per-class AP
+(AVA) or the confusion of the top classes (Kinetics), and the config diff against the most
+comparable other run."""
 
 import altair as alt
 import streamlit as st
 
 from dashboard import data
+from dashboard.charts import PER_CLASS_ROW_PX, per_class_ap_chart
 from dashboard.files import UnsafePathError
+from dashboard.formatting import duration_text, full_time
 from dashboard.layout import experiment_picker, state_badge
-from dashboard.metric_names import LOSS, LR, THROUGHPUT
+from dashboard.metric_names import FRAME_MAP, LOSS, LR, THROUGHPUT, TOP1, TOP5
 
 st.title("Run detail")
 
@@ -31,11 +35,49 @@ st.markdown(f"### `{info.experiment}` / `{info.name}`  \n{info.kind} · {state_b
 if info.error:
     st.error(info.error)
 
+# --- Resources: measured, in the unit that means something for this run, beside the estimate.
+attempts = data.job_attempts(info.job_id)
+used = data.usage(attempts)
+estimate = data.estimated_usage(job_id=info.job_id, unit=used.unit)
+columns = st.columns(4)
+columns[0].metric(used.label, data.hours_text(used.hours) if not attempts.empty else "—",
+                  help="Allocated device time over all attempts (preempted time included).")
+columns[1].metric(f"Estimated {used.label} (dry run)", "—" if estimate is None else data.hours_text(estimate),
+                  help="The planner's estimate (submit --dry-run): compute alone, queueing ignored.")
+columns[2].metric("Attempts", len(attempts))
+columns[3].metric("Run time", duration_text(attempts["duration_s"].sum()) if not attempts.empty else "—")
+if not attempts.empty:
+    with st.expander("Attempts (full timestamps)"):
+        st.dataframe(attempts.assign(started_at=attempts["started_at"].map(full_time),
+                                     ended_at=attempts["ended_at"].map(full_time),
+                                     duration=attempts["duration_s"].map(duration_text))[
+            ["attempt", "state", "node", "started_at", "ended_at", "duration", "gpus", "exit_code", "reason"]],
+            hide_index=True)
+
+# --- Metrics: one value is a number, several are a curve.
+PERCENT_METRICS = {FRAME_MAP, TOP1, TOP5}
 series = data.metric_series_names(info.job_id)
 if series.empty:
     st.info("No metrics ingested for this run yet.")
 else:
-    ordered = sorted(series.itertuples(), key=lambda r: ({LOSS: 0, LR: 1, THROUGHPUT: 2}.get(r.name, 3), r.split, r.name))
+    single = series[series["points"] == 1]
+    curves = series[series["points"] > 1]
+    if not single.empty:
+        board = data.leaderboard_table()
+        board = board[board["experiment"] == info.experiment]
+        columns = st.columns(min(4, len(single)))
+        for index, row in enumerate(single.itertuples()):
+            value = float(data.metric_curve(info.job_id, row.split, row.name)["value"].iloc[0])
+            text = f"{100 * value:.2f} %" if row.name in PERCENT_METRICS else f"{value:.4g}"
+            rank = None
+            if row.split == "val" and row.name in PERCENT_METRICS and row.name in board:
+                rank = data.value_rank(board, info.job_id, row.name)
+            with columns[index % len(columns)]:
+                st.metric(f"{row.split} / {row.name}", text)
+                if rank is not None:
+                    st.caption(f"rank {rank[0]} of {rank[1]} in {info.experiment} (members' evaluations "
+                               "and the ensemble)")
+    ordered = sorted(curves.itertuples(), key=lambda r: ({LOSS: 0, LR: 1, THROUGHPUT: 2}.get(r.name, 3), r.split, r.name))
     columns = st.columns(2)
     for index, row in enumerate(ordered):
         with columns[index % 2]:
@@ -53,13 +95,8 @@ if info.task == "ava":
     ap = data.per_class_ap(info.job_id)
     if not ap.empty:
         st.subheader(f"Per-class AP on val ({len(ap)} classes, mean {ap['ap'].mean():.2f})")
-        chart = (alt.Chart(ap).mark_bar()
-                 .encode(x=alt.X("ap:Q", title="AP (%)"),
-                         y=alt.Y("name:N", sort="-x", title=None,
-                                 axis=alt.Axis(labelOverlap=False, labelLimit=260)),
-                         tooltip=["action_id", "name", alt.Tooltip("ap:Q", format=".2f")])
-                 .properties(height=18 * len(ap)))
-        st.altair_chart(chart)
+        st.caption(f"Sorted by AP, best first; {PER_CLASS_ROW_PX} px per class so every label is readable.")
+        st.altair_chart(per_class_ap_chart(ap))
 else:
     predictions = data.job_artifacts(info.job_id, "predictions")
     npz = predictions[predictions["path"].str.endswith(".npz")] if not predictions.empty else predictions
@@ -77,15 +114,23 @@ else:
 
 st.subheader("Config diff")
 others = data.job_choices(int(data.experiments().set_index("name").loc[info.experiment, "id"]))
+default = data.comparable_default(info.job_id, info.name, info.kind, others)
 others = others[others["id"] != info.job_id]
-if others.empty:
+if default is None:
     st.caption("No other run in this experiment to compare with.")
 else:
-    labels = dict(zip(others["id"], others["name"]))
-    other_id = st.selectbox("Compare with", list(labels), format_func=labels.get, key="diff_with")
+    labels = dict(zip(others["id"], others["name"] + " (" + others["kind"] + ")"))
+    ids = list(labels)
+    other_id = st.selectbox("Compare with", ids, index=ids.index(default), format_func=labels.get, key="diff_with",
+                            help="Default: the same job for another member of this experiment.")
     other = data.run_info(int(other_id))
     diff = data.config_diff(info.config, other.config if other else {})
+    names = {"left": info.name, "right": str(other.name if other else other_id)}
     if diff.empty:
         st.success("The two resolved configs are identical.")
     else:
-        st.dataframe(diff.rename(columns={"left": info.name, "right": labels[other_id]}), hide_index=True)
+        st.caption(f"{len(diff)} keys differ.")
+        st.dataframe(diff.rename(columns=names), hide_index=True)
+    with st.expander("All keys (the differing ones first)"):
+        st.dataframe(data.config_diff(info.config, other.config if other else {}, only_differences=False)
+                     .rename(columns=names), hide_index=True)

@@ -55,6 +55,11 @@ def vega_specs(app: AppTest) -> list[dict]:
     return specs
 
 
+def config_diff_frames(app: AppTest) -> list:
+    """The config diff tables (their first column is "key"): differing keys, then all keys."""
+    return [frame.value for frame in app.dataframe if list(frame.value.columns[:1]) == ["key"]]
+
+
 def test_leaderboard_ranks_ava_by_frame_map_and_kinetics_by_challenge_error(app_env):
     app = run_page()
     assert app.title[0].value == "Leaderboard"
@@ -161,6 +166,19 @@ def test_run_detail_of_an_ava_evaluation_shows_per_class_ap_with_label_map_names
     assert values[0]["ap"] == pytest.approx(100 * app_env.per_class_ap[best_id])
     assert len(values) == 60
     assert [v["ap"] for v in values] == sorted((v["ap"] for v in values), reverse=True)
+    # Readable labels: the chart grows with the classes (22 px each), in the drawn order.
+    assert bars[0]["height"] == 22 * 60
+    assert bars[0]["encoding"]["y"]["sort"] == [v["name"] for v in values]
+
+    # One value is a number with its rank among the experiment's scored jobs, not a chart.
+    assert not any(m.value.startswith("**val / frame_map") for m in app.markdown)
+    shown = [m for m in app.metric if m.label == "val / frame_map"]
+    assert [m.value for m in shown] == [f"{100 * AVA_EVAL_SCORES['sf8x8']:.2f} %"]
+    scored = sorted((v for m, v in AVA_EVAL_SCORES.items() if m != "fast32x2"), reverse=True)
+    rank = scored.index(AVA_EVAL_SCORES["sf8x8"]) + 1
+    assert any(c.value.startswith(f"rank {rank} of {len(scored)} in ensemble_ava") for c in app.caption)
+    # The seeded evaluation held a GPU: GPU-hours, beside the estimate ("—": the seed has none).
+    assert {m.label for m in app.metric} >= {"GPU-hours", "Estimated GPU-hours (dry run)"}
 
 
 def test_run_detail_of_a_training_run_shows_loss_lr_and_throughput_curves(app_env):
@@ -173,9 +191,16 @@ def test_run_detail_of_a_training_run_shows_loss_lr_and_throughput_curves(app_en
     assert len(lr_values) == 48
     # The step schedule is visible: warm-up, 0.1, then the two 10x drops.
     assert max(lr_values) == pytest.approx(0.1) and min(lr_values) == pytest.approx(0.001)
+    # The default comparison is the same job for another member, never an unrelated kind.
+    default = app.selectbox(key="diff_with").value
+    assert default in {app_env.job_ids[f"ensemble_ava/finetune_ava.train.{m}"]
+                       for m in ("fast32x2", "sf16x8_ctx_iou09_18k")}
     app.selectbox(key="diff_with").set_value(app_env.job_ids["ensemble_ava/finetune_ava.train.fast32x2"]).run()
-    diff = app.dataframe[0].value
+    diff = config_diff_frames(app)[0]
     assert set(diff["key"]) == {"member", "model.name"}
+    # All keys, the differing ones first.
+    every_key = config_diff_frames(app)[1]
+    assert list(every_key["key"][:2]) == sorted(diff["key"]) and len(every_key) > len(diff)
 
 
 def test_run_detail_of_a_kinetics_run_shows_the_confusion_of_top_classes(app_env):
@@ -199,3 +224,24 @@ def test_submissions_page_shows_validation_manifest_and_refuses_paths_outside_th
     assert list(manifest["member"]) == ["sf8x8", "sf16x8_ctx_iou09_18k"]
     assert {"checkpoint", "checkpoint_sha256", "config_sha256", "jobs (count)"} <= set(manifest.columns)
     assert any("valid" in m.value and "ava_csv" in m.value for m in app.markdown)
+
+
+def test_compare_runs_overlays_training_curves_and_sets_per_class_ap_side_by_side(app_env):
+    """Default: the members' val evaluations and the ensemble; an evaluation is drawn with its
+    fine-tune's curves, the ensemble with none of a member's."""
+    ids = app_env.job_ids
+    app = run_page("views/compare.py", experiment=str(app_env.ava_experiment_id))
+    chosen = app.multiselect(key="compare_jobs").value
+    members = ("sf8x8", "sf16x8_ctx_iou09_18k")  # the seeded members with a val evaluation
+    assert set(chosen) == {*(ids[f"ensemble_ava/evaluate.val.{m}"] for m in members), ids["ensemble_ava/ensemble.val"]}
+    specs = vega_specs(app)
+    lines = [s for s in specs if "line" in json.dumps(s.get("mark"))]
+    assert lines, "no overlaid curves"
+    runs = {v["run"] for v in lines[0]["values"]}
+    assert runs == {f"{m} #{ids[f'ensemble_ava/evaluate.val.{m}']}" for m in members}  # the ensemble has none
+    assert {v["source"] for v in lines[0]["values"]} == {f"finetune_ava.train.{m}" for m in members}
+    heat = [s for s in specs if "layer" in s]
+    assert heat and heat[0]["height"] == 22 * 60
+    # This seed's ensemble wrote no per-class AP: no gain chart (the real-run-shaped database
+    # of test_real_run_shape.py has one).
+    assert not any(s.value.startswith("Where the ensemble gains") for s in app.subheader)
