@@ -1,9 +1,10 @@
 """Charts more than one page draws: the per-class AP bars (run detail, compare).
 
 A horizontal bar per class with its label-map name on the axis. The chart grows with the
-number of classes (`PER_CLASS_ROW_PX` per class: 60 classes at paper scale are 1320 px), so
-no two labels share a row; Vega's `labelOverlap` is off because it would drop labels rather
-than say that they do not fit.
+number of classes: its height is a Vega-Lite *step* of `PER_CLASS_ROW_PX` per class (60
+classes at paper scale are 1320 px). A fixed pixel height is not kept: Streamlit sized the
+8-class chart of a demo run to about 95 px, 12 px per 12 px label, and the labels overlapped.
+Vega's `labelOverlap` is off because it would drop labels rather than say that they do not fit.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-__all__ = ["PER_CLASS_ROW_PX", "per_class_height", "per_class_ap_chart"]
+__all__ = ["PER_CLASS_ROW_PX", "PER_CLASS_STEP", "per_class_ap_chart"]
 
 PER_CLASS_ROW_PX = 22  # a 12 px label with room above and below
 _LABEL_PX = 320         # long label-map names ("take (an object) from (a person)") whole
 
 
-def per_class_height(classes: int) -> int:
-    return max(3, classes) * PER_CLASS_ROW_PX
+PER_CLASS_STEP = alt.Step(PER_CLASS_ROW_PX)
 
 
 def per_class_ap_chart(ap: pd.DataFrame) -> alt.Chart:
@@ -28,4 +28,4 @@ def per_class_ap_chart(ap: pd.DataFrame) -> alt.Chart:
                     y=alt.Y("name:N", sort=list(ap["name"]), title=None,
                             axis=alt.Axis(labelOverlap=False, labelLimit=_LABEL_PX, labelFontSize=12)),
                     tooltip=["action_id", "name", alt.Tooltip("ap:Q", format=".2f")])
-            .properties(height=per_class_height(len(ap))))
+            .properties(height=PER_CLASS_STEP))

@@ -14,7 +14,8 @@ import streamlit as st
 
 from dashboard import data
 
-__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "markdown_table"]
+__all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "markdown_table",
+           "fit_tables_to_width"]
 
 # Streamlit markdown colours. Infrastructure interruptions (PREEMPTED, TIMEOUT, NODE_FAIL: the
 # job will be resumed) and REQUEUED are kept apart from FAILED (a deterministic error).
@@ -63,12 +64,18 @@ def paginate(frame: pd.DataFrame, *, key: str, page_size: int = 25) -> pd.DataFr
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]<>|#+!~$]")
 
 
-def markdown_table(frame: pd.DataFrame, *, float_format: str = "{:g}") -> str:
+#: Zero-width space: a line-break opportunity the browser may take and shows as nothing.
+BREAK_OPPORTUNITY = "\u200b"
+
+
+def markdown_table(frame: pd.DataFrame, *, float_format: str = "{:g}", break_at_underscores: bool = False) -> str:
     """A table as one Markdown block: one render in the browser, where st.table renders each
     cell as its own Markdown element and st.dataframe loads a canvas grid (each costs about a
     second of a busy machine's browser time for a 25-row page). NaN shows as "—"; Markdown
     characters in text are escaped (a job name is never emphasis or a link); integers print
-    as integers, other numbers with `float_format`."""
+    as integers, other numbers with `float_format`. With `break_at_underscores`, a long
+    identifier (`sf16x8_ctx_iou09_16k_j340`) may wrap after each underscore, so the table fits
+    the window without cutting words anywhere else."""
     def cell(value) -> str:
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             return "—"
@@ -78,8 +85,24 @@ def markdown_table(frame: pd.DataFrame, *, float_format: str = "{:g}") -> str:
             text = float_format.format(float(value))
         else:
             text = _MARKDOWN_SPECIAL.sub(r"\\\g<0>", str(value))
+            if break_at_underscores:
+                text = text.replace("\\_", "\\_" + BREAK_OPPORTUNITY)
         return text
 
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+# Markdown tables at their natural width overflow the main column of a 1400 px window (the
+# leaderboard cut off its last columns): a smaller font and tighter cells; long names
+# ("sf16x8_ctx_iou09_16k_j340") wrap at their underscores (`markdown_table(break_at_underscores=True)`).
+_FIT_TABLES_CSS = """<style>
+[data-testid="stMarkdownContainer"] table { width: 100%; font-size: 0.82rem; }
+[data-testid="stMarkdownContainer"] th, [data-testid="stMarkdownContainer"] td { padding: 0.3rem 0.45rem; }
+</style>"""
+
+
+def fit_tables_to_width() -> None:
+    """Make this page's Markdown tables fit the window (see `_FIT_TABLES_CSS`)."""
+    st.html(_FIT_TABLES_CSS)

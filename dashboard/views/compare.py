@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.charts import PER_CLASS_ROW_PX, per_class_height
+from dashboard.charts import PER_CLASS_ROW_PX, PER_CLASS_STEP
 from dashboard.layout import experiment_picker
 from dashboard.metric_names import LOSS, TRAIN_SPLIT
 
@@ -52,7 +52,7 @@ else:
         st.altair_chart(alt.Chart(frame).mark_line()
                         .encode(x=alt.X("step:Q", axis=alt.Axis(format="d")),
                                 y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-                                color=alt.Color("run:N", title=None),
+                                color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=320)),
                                 tooltip=["run", "source", "step", alt.Tooltip("value:Q", format=".4g")])
                         .properties(height=320))
     missing = [short(j) for j in chosen if j not in sources]
@@ -72,13 +72,14 @@ if not ap.empty:
     ap = ap.assign(run=ap["job_id"].map(short))
     runs = [short(j) for j in chosen if j in wide.columns]
     st.caption(f"{len(classes)} classes sorted by {short(order_by)}'s AP; one cell per run and class.")
-    heat = alt.Chart(ap).encode(x=alt.X("run:N", sort=runs, title=None, axis=alt.Axis(labelAngle=-30)),
+    heat = alt.Chart(ap).encode(x=alt.X("run:N", sort=runs, title=None,
+                                       axis=alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=260, orient="top")),
                                 y=alt.Y("name:N", sort=classes, title=None,
                                         axis=alt.Axis(labelOverlap=False, labelLimit=320, labelFontSize=12)))
     st.altair_chart((heat.mark_rect().encode(color=alt.Color("ap:Q", title="AP (%)", scale=alt.Scale(scheme="blues")),
                                              tooltip=["run", "name", alt.Tooltip("ap:Q", format=".2f")])
                      + heat.mark_text(fontSize=11).encode(text=alt.Text("ap:Q", format=".1f")))
-                    .properties(height=per_class_height(len(classes)), width=alt.Step(80)))
+                    .properties(height=PER_CLASS_STEP, width=alt.Step(80)))
     if ensembles and members:
         ensemble = ensembles[0]
         best = wide[members].max(axis=1)
@@ -96,4 +97,4 @@ if not ap.empty:
                                                 scale=alt.Scale(domain=["ensemble gains", "ensemble loses"],
                                                                 range=["#16a34a", "#dc2626"])),
                                 tooltip=["name", "best member", alt.Tooltip("gain:Q", format="+.2f")])
-                        .properties(height=per_class_height(len(classes))))
+                        .properties(height=PER_CLASS_STEP))

@@ -5,10 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.layout import markdown_table, paginate
+from dashboard.layout import fit_tables_to_width, markdown_table, paginate
 from dashboard.queries.leaderboard import SCORE_COLUMNS
 
 st.title("Leaderboard")
+fit_tables_to_width()
 table = data.leaderboard_table()
 published = data.published()
 
@@ -48,7 +49,7 @@ def _ranked_table(frame: pd.DataFrame) -> None:
     the experiment column only when the rows come from several experiments."""
     if frame["experiment"].nunique() <= 1:
         frame = frame.drop(columns=["experiment"])
-    st.markdown(markdown_table(_percent(frame), float_format="{:.2f}"))
+    st.markdown(markdown_table(_percent(frame), float_format="{:.2f}", break_at_underscores=True))
 
 
 ava = shown[shown["task"] == "ava"]

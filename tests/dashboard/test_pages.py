@@ -31,7 +31,9 @@ def run_page(page: str | None = None, **query_params: str) -> AppTest:
 
 
 def markdown_rows(table: str) -> list[dict]:
-    """Rows of a Markdown pipe table as {header: cell}, Markdown escapes removed."""
+    """Rows of a Markdown pipe table as {header: cell}, Markdown escapes and the invisible line-break
+    opportunities of long names (zero-width spaces) removed: the text a person reads."""
+    table = table.replace("\u200b", "")
     lines = [[re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
              for line in table.splitlines()]
     return [dict(zip(lines[0], cells)) for cells in lines[2:]]
@@ -167,7 +169,7 @@ def test_run_detail_of_an_ava_evaluation_shows_per_class_ap_with_label_map_names
     assert len(values) == 60
     assert [v["ap"] for v in values] == sorted((v["ap"] for v in values), reverse=True)
     # Readable labels: the chart grows with the classes (22 px each), in the drawn order.
-    assert bars[0]["height"] == 22 * 60
+    assert bars[0]["height"] == {"step": 22}
     assert bars[0]["encoding"]["y"]["sort"] == [v["name"] for v in values]
 
     # One value is a number with its rank among the experiment's scored jobs, not a chart.
@@ -241,7 +243,7 @@ def test_compare_runs_overlays_training_curves_and_sets_per_class_ap_side_by_sid
     assert runs == {f"{m} #{ids[f'ensemble_ava/evaluate.val.{m}']}" for m in members}  # the ensemble has none
     assert {v["source"] for v in lines[0]["values"]} == {f"finetune_ava.train.{m}" for m in members}
     heat = [s for s in specs if "layer" in s]
-    assert heat and heat[0]["height"] == 22 * 60
+    assert heat and heat[0]["height"] == {"step": 22}
     # This seed's ensemble wrote no per-class AP: no gain chart (the real-run-shaped database
     # of test_real_run_shape.py has one).
     assert not any(s.value.startswith("Where the ensemble gains") for s in app.subheader)
