@@ -73,7 +73,7 @@ if not ap.empty:
     runs = [short(j) for j in chosen if j in wide.columns]
     st.caption(f"{len(classes)} classes sorted by {short(order_by)}'s AP; one cell per run and class.")
     heat = alt.Chart(ap).encode(x=alt.X("run:N", sort=runs, title=None,
-                                       axis=alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=260, orient="top")),
+                                       axis=alt.Axis(labelAngle=-90, labelOverlap=False, labelLimit=260, orient="top")),
                                 y=alt.Y("name:N", sort=classes, title=None,
                                         axis=alt.Axis(labelOverlap=False, labelLimit=320, labelFontSize=12)))
     st.altair_chart((heat.mark_rect().encode(color=alt.Color("ap:Q", title="AP (%)", scale=alt.Scale(scheme="blues")),
