@@ -8,8 +8,10 @@ bulk-loads it (Core executemany; COPY for PostgreSQL metrics), (2) times the das
 queries directly, and the naive peer (read every metric row into pandas and pivot, what a
 dashboard without the (split, name, job, step) index path would do), (3) starts the dashboard
 on 127.0.0.1 and, in Debian's Chromium, times the leaderboard from navigation until the
-ranked table and the filters are on screen (cold: fresh server; warm: a reload), and a filter
-change until the table has re-rendered. Prints one Markdown table for bench/RESULTS.md.
+ranked table and the filters are on screen (cold: a fresh server that was not warmed; first
+visit after the launcher: a fresh server warmed by `dashboard.warm` as `orchestrator
+dashboard` does; warm: a reload), and a filter change until the table has re-rendered.
+Prints one Markdown table for bench/RESULTS.md, with the load average before and after.
 """
 
 from __future__ import annotations
@@ -181,27 +183,50 @@ def time_queries(url: str) -> dict[str, float]:
         engine.dispose()
 
 
+def _interactive(page, base_url: str) -> float:
+    """Navigation until the ranked table, the filters and the run picker are on screen.
+    CSS locators: role locators compute accessible names and poll slower than a person sees."""
+    start = time.perf_counter()
+    page.goto(base_url, wait_until="commit")  # then wait for what a person needs, not every font
+    page.locator("[data-testid=stMarkdown] table").first.wait_for()  # the ranked table
+    page.locator("[data-testid=stMultiSelect]").first.wait_for()
+    page.locator("h3", has_text="Open a run").wait_for()
+    return time.perf_counter() - start
+
+
+def _first_visit(url: str, runs_root: Path, *, warm: bool) -> tuple[float, float]:
+    """(seconds from server start until it is announced, first visit in a fresh browser) on a
+    fresh server: not warmed (`warm=False`, what `streamlit run` gives) or warmed by
+    `dashboard.warm` before it is announced, as `orchestrator dashboard` now does."""
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    with running_dashboard(url, runs_root, warm=warm) as base_url, sync_playwright() as playwright:
+        ready = time.perf_counter() - start
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        first = _interactive(page, base_url)
+        browser.close()
+    return ready, first
+
+
 def time_browser(url: str, runs_root: Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     out: dict[str, float] = {}
+    ready, first = _first_visit(url, runs_root, warm=False)
+    out["server start until announced, not warmed"] = ready
+    out["leaderboard interactive, cold (fresh server, not warmed; fresh browser)"] = first
+    ready, first = _first_visit(url, runs_root, warm=True)
+    out["server start until announced, warmed by the launcher"] = ready
+    out["leaderboard interactive, first visit after the launcher (warmed; fresh browser)"] = first
     with running_dashboard(url, runs_root) as base_url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
-
-        def load() -> float:
-            """Navigation until the ranked table, the filters and the run picker are on screen.
-            CSS locators: role locators compute accessible names and poll slower than a person sees."""
-            start = time.perf_counter()
-            page.goto(base_url, wait_until="commit")  # then wait for what a person needs, not every font
-            page.locator("[data-testid=stMarkdown] table").first.wait_for()  # the ranked table
-            page.locator("[data-testid=stMultiSelect]").first.wait_for()
-            page.locator("h3", has_text="Open a run").wait_for()
-            return time.perf_counter() - start
-
-        out["leaderboard interactive, cold"] = load()
-        warm = [load() for _ in range(5)]
+        _interactive(page, base_url)
+        warm = [_interactive(page, base_url) for _ in range(5)]
         out["leaderboard interactive, warm (median of 5)"] = statistics.median(warm)
         out["leaderboard interactive, warm (best of 5)"] = min(warm)
         start = time.perf_counter()
@@ -305,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                 counts = populate(url, args.experiments, args.metrics)
                 load_s = time.perf_counter() - start
                 print(f"[{backend}] loaded {counts} in {load_s:.1f} s", flush=True)
-                figures = {**time_queries(url), **time_browser(url, runs_root),
+                load_before = os.getloadavg()[0]
+                figures = {"load average (1 min) before": load_before, **time_queries(url),
+                           **time_browser(url, runs_root),
                            "floor: 3-element Streamlit page, warm (median of 5)": time_floor(),
                            "load average (1 min) after": os.getloadavg()[0]}
                 report["results"][backend] = {"counts": counts, "load_s": load_s, "figures": figures}

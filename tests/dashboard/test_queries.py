@@ -111,3 +111,64 @@ def test_members_table_reads_the_export_manifest_and_a_member_list():
         {"member": "sf8x8", "checkpoint": "a.pt", "checkpoint_sha256": "1" * 64, "jobs (count)": 2}]
     assert members_table([{"member": "m", "tags": ["a", "b"]}]).to_dict("records") == [{"member": "m", "tags": "a, b"}]
     assert members_table({}).empty and members_table(None).empty
+
+
+def test_a_cpu_run_reports_core_hours_and_a_gpu_run_gpu_hours():
+    """A CPU run's GPU-hours are 0.0, which says nothing: its CPU core-hours are shown instead,
+    from the watcher's recorded allocation where there is one, else wall x cores."""
+    import pandas as pd
+
+    from dashboard.queries.jobs import usage
+
+    cpu = pd.DataFrame({"duration_s": [3600.0, 1800.0], "gpus": [0, 0], "cores": [4, 4],
+                        "gpu_seconds": [0, None], "cpu_seconds": [7200, None]})
+    used = usage(cpu)
+    assert (used.unit, used.label) == ("core-h", "CPU core-hours")
+    assert used.hours == pytest.approx(2.0 + 0.5 * 4)  # recorded 7200 s, then 1800 s x 4 cores
+    gpu = cpu.assign(gpus=[2, 2], gpu_seconds=[None, None])
+    assert (usage(gpu).unit, usage(gpu).hours) == ("GPU-h", pytest.approx(3.0))
+
+
+def test_the_estimate_is_summed_in_the_unit_shown(seeded):
+    from dashboard.queries.jobs import estimated_usage
+
+    db, engine = seeded
+    assert estimated_usage(engine, experiment_id=db.ava_experiment_id, unit="GPU-h") is None  # none recorded
+
+
+def test_the_most_comparable_job_is_the_same_job_of_another_member():
+    import pandas as pd
+
+    from dashboard.queries.runs import comparable_default
+
+    others = pd.DataFrame({"id": [1, 2, 3, 4], "name": ["pretrain.k600.slowfast_8x8", "finetune_ava.train.sf8x8",
+                                                        "evaluate.val_single_scale.sf16x8", "evaluate.val.fast32x2"],
+                           "kind": ["pretrain", "finetune_ava", "evaluate", "evaluate"]})
+    assert comparable_default(9, "evaluate.val.sf8x8", "evaluate", others) == 4
+    assert comparable_default(9, "evaluate.test.sf8x8", "evaluate", others) == 3  # same kind
+    assert comparable_default(9, "export.test", "export", others) == 1             # anything else
+    assert comparable_default(1, "x", "pretrain", others.iloc[:1]) is None
+
+
+def test_times_and_durations_as_people_read_them():
+    import datetime as dt
+
+    from dashboard.formatting import duration_text, full_time, local_time
+    from orchestrator.cost.render import format_duration
+
+    stamp = dt.datetime(2026, 12, 5, 7, 20, 54, 72391)  # stored naive, in UTC
+    assert local_time(stamp) == stamp.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert "." not in local_time(stamp) and "+" not in local_time(stamp)
+    assert full_time(stamp) == "2026-12-05T07:20:54.072391+00:00"
+    assert duration_text(3725) == format_duration(3725) == "1h 02m"
+    assert duration_text(None) == "" and local_time(None) == ""
+
+
+def test_long_names_may_wrap_at_their_underscores_only():
+    import pandas as pd
+
+    from dashboard.layout import BREAK_OPPORTUNITY, markdown_table
+
+    table = markdown_table(pd.DataFrame({"member": ["sf16x8_ctx"], "state": ["COMPLETED"]}), break_at_underscores=True)
+    assert f"sf16x8\\_{BREAK_OPPORTUNITY}ctx" in table and f"COMPLETED" in table
+    assert BREAK_OPPORTUNITY not in markdown_table(pd.DataFrame({"member": ["sf16x8_ctx"]}))
