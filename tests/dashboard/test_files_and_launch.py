@@ -3,6 +3,8 @@ binds 127.0.0.1 and is an argv list (no shell)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,35 @@ def test_settings_fall_back_to_the_orchestrator_resolver(monkeypatch, tmp_path):
     settings = load_settings([])
     assert settings.db_url == f"sqlite:///{tmp_path / 'orchestrator.sqlite'}"
     assert settings.runs_root == tmp_path
+
+
+def test_the_launcher_refuses_a_remote_host_and_prints_streamlits_command(monkeypatch, capsys):
+    from dashboard.launch import main
+
+    monkeypatch.delenv("ORCH_DB_URL", raising=False)
+    assert main(["--host", "0.0.0.0", "--print-command"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert main(["--port", "8765", "--db-url", "sqlite:////x/o.sqlite", "--runs-root", "/x", "--print-command"]) == 0
+    printed = capsys.readouterr().out
+    assert "--server.address 127.0.0.1" in printed and "--server.port 8765" in printed
+    assert printed.rstrip().endswith("-- --db-url sqlite:////x/o.sqlite --runs-root /x")
+
+
+def test_the_cli_runs_the_launcher_as_its_own_process(monkeypatch, tmp_path):
+    """argv, no shell; the repository root on PYTHONPATH so `-m dashboard.launch` imports this
+    checkout from any directory; the URL kept off the command line when it is in the environment."""
+    import subprocess
+
+    from orchestrator.cli import main
+    from orchestrator.commands.dashboard import REPO_ROOT
+
+    url = f"sqlite:///{tmp_path / 'o.sqlite'}"
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda argv, **kwargs: calls.append((argv, kwargs)) or 0)
+    monkeypatch.setenv("ORCH_DB_URL", url)
+    assert main(["dashboard", "--port", "8600"]) == 0
+    (argv, kwargs), = calls
+    assert argv[1:3] == ["-m", "dashboard.launch"] and "shell" not in kwargs
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "8600"
+    assert url not in argv
+    assert kwargs["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)
