@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,8 @@ def _serve(command: list[str], host: str, port: int, *, warm: bool) -> int:
     from dashboard.warm import DashboardWarmError, warm_dashboard
 
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    # SIGTERM (the CLI stopping, a service manager) unwinds like Ctrl-C, so Streamlit is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     process = subprocess.Popen(command)  # its output stays on this terminal
     try:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,20 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(printed.stderr.strip() or f"dashboard.launch exited with {printed.returncode}")
         print(printed.stdout.strip())
         return EXIT_OK
+    launcher = subprocess.Popen(argv, env=_launcher_env())
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stopped by SIGTERM: stop the launcher too
     try:
-        return subprocess.call(argv, env=_launcher_env())
-    except KeyboardInterrupt:  # the launcher stops Streamlit itself
+        return launcher.wait()
+    except KeyboardInterrupt:  # the launcher stops Streamlit itself when told to stop
+        launcher.terminate()
+        try:
+            launcher.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -120,7 +120,15 @@ def test_the_cli_runs_the_launcher_as_its_own_process(monkeypatch, tmp_path):
 
     url = f"sqlite:///{tmp_path / 'o.sqlite'}"
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda argv, **kwargs: calls.append((argv, kwargs)) or 0)
+
+    class Launcher:
+        def __init__(self, argv, **kwargs):
+            calls.append((argv, kwargs))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Launcher)
     monkeypatch.setenv("ORCH_DB_URL", url)
     assert main(["dashboard", "--port", "8600"]) == 0
     (argv, kwargs), = calls
