@@ -81,7 +81,7 @@ def live_view(experiment_id: int) -> None:
                       help="Sum over attempts of run time x allocated GPUs (or CPU cores where no GPU was "
                            "allocated), preempted time included.")
     if estimate is not None:
-        columns[4].metric(f"Estimated {used.label} (dry run)", data.hours_text(estimate),
+        columns[4].metric(f"Dry-run estimate ({used.unit})", data.hours_text(estimate),
                           help="The planner's estimate (submit --dry-run): compute alone, queueing ignored.")
     st.caption(" · ".join(f"{state_badge(s)} {n}" for s, n in counts.items()))
 

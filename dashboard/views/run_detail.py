@@ -42,7 +42,7 @@ estimate = data.estimated_usage(job_id=info.job_id, unit=used.unit)
 columns = st.columns(4)
 columns[0].metric(used.label, data.hours_text(used.hours) if not attempts.empty else "—",
                   help="Allocated device time over all attempts (preempted time included).")
-columns[1].metric(f"Estimated {used.label} (dry run)", "—" if estimate is None else data.hours_text(estimate),
+columns[1].metric(f"Dry-run estimate ({used.unit})", "—" if estimate is None else data.hours_text(estimate),
                   help="The planner's estimate (submit --dry-run): compute alone, queueing ignored.")
 columns[2].metric("Attempts", len(attempts))
 columns[3].metric("Run time", duration_text(attempts["duration_s"].sum()) if not attempts.empty else "—")

@@ -180,7 +180,7 @@ def test_run_detail_of_an_ava_evaluation_shows_per_class_ap_with_label_map_names
     rank = scored.index(AVA_EVAL_SCORES["sf8x8"]) + 1
     assert any(c.value.startswith(f"rank {rank} of {len(scored)} in ensemble_ava") for c in app.caption)
     # The seeded evaluation held a GPU: GPU-hours, beside the estimate ("—": the seed has none).
-    assert {m.label for m in app.metric} >= {"GPU-hours", "Estimated GPU-hours (dry run)"}
+    assert {m.label for m in app.metric} >= {"GPU-hours", "Dry-run estimate (GPU-h)"}
 
 
 def test_run_detail_of_a_training_run_shows_loss_lr_and_throughput_curves(app_env):
