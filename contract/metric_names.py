@@ -7,10 +7,11 @@ of the report's tables. AVA per-class AP rows are named ``ap/<action_id>`` (labe
 
 from __future__ import annotations
 
-__all__ = ["VAL_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT", "AP_PREFIX",
+__all__ = ["VAL_SPLIT", "TRAIN_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT", "AP_PREFIX",
            "LEADERBOARD_METRICS", "VAL_FRAME_MAP", "VAL_TOP1", "VAL_TOP5", "KEY_METRIC_BY_TASK"]
 
 VAL_SPLIT = "val"
+TRAIN_SPLIT = "train"
 FRAME_MAP = "frame_map"      # AVA frame-level mAP@0.5 IoU over the 60 evaluated classes
 TOP1 = "top1"                # Kinetics top-1 accuracy
 TOP5 = "top5"                # Kinetics top-5 accuracy

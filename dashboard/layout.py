@@ -12,6 +12,7 @@ import re
 import pandas as pd
 import streamlit as st
 
+from contract.states import JobState
 from dashboard import data
 
 __all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "paginate", "markdown_table",
@@ -19,16 +20,16 @@ __all__ = ["STATE_COLOURS", "STATE_FILL", "state_badge", "experiment_picker", "p
 
 # Streamlit markdown colours. Infrastructure interruptions (PREEMPTED, TIMEOUT, NODE_FAIL: the
 # job will be resumed) and REQUEUED are kept apart from FAILED (a deterministic error).
-STATE_COLOURS = {
-    "PLANNED": "gray", "SUBMITTED": "gray", "PENDING": "gray", "RUNNING": "blue",
-    "PREEMPTED": "orange", "TIMEOUT": "orange", "NODE_FAIL": "orange", "REQUEUED": "violet",
-    "COMPLETED": "green", "REUSED": "green", "FAILED": "red", "CANCELLED": "gray",
+STATE_COLOURS: dict[str, str] = {
+    JobState.PLANNED: "gray", JobState.SUBMITTED: "gray", JobState.PENDING: "gray", JobState.RUNNING: "blue",
+    JobState.PREEMPTED: "orange", JobState.TIMEOUT: "orange", JobState.NODE_FAIL: "orange", JobState.REQUEUED: "violet",
+    JobState.COMPLETED: "green", JobState.REUSED: "green", JobState.FAILED: "red", JobState.CANCELLED: "gray",
 }
 # Graph node fills (hex) with the same meaning.
-STATE_FILL = {
-    "PLANNED": "#e5e7eb", "SUBMITTED": "#e5e7eb", "PENDING": "#e5e7eb", "RUNNING": "#93c5fd",
-    "PREEMPTED": "#fdba74", "TIMEOUT": "#fdba74", "NODE_FAIL": "#fdba74", "REQUEUED": "#c4b5fd",
-    "COMPLETED": "#86efac", "REUSED": "#bbf7d0", "FAILED": "#fca5a5", "CANCELLED": "#d1d5db",
+STATE_FILL: dict[str, str] = {
+    JobState.PLANNED: "#e5e7eb", JobState.SUBMITTED: "#e5e7eb", JobState.PENDING: "#e5e7eb", JobState.RUNNING: "#93c5fd",
+    JobState.PREEMPTED: "#fdba74", JobState.TIMEOUT: "#fdba74", JobState.NODE_FAIL: "#fdba74", JobState.REQUEUED: "#c4b5fd",
+    JobState.COMPLETED: "#86efac", JobState.REUSED: "#bbf7d0", JobState.FAILED: "#fca5a5", JobState.CANCELLED: "#d1d5db",
 }
 
 

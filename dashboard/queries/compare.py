@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from dashboard.metric_names import AP_PREFIX, LOSS, TRAIN_SPLIT, VAL_SPLIT
+from contract.metric_names import AP_PREFIX, LOSS, TRAIN_SPLIT, VAL_SPLIT
 from orchestrator.db import Job, JobDependency, Metric
 
 __all__ = ["comparable_jobs", "default_selection", "training_sources", "per_class_ap_table", "value_rank"]

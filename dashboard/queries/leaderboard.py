@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from dashboard.metric_names import CONFIG_LABEL_PATHS, job_labels
+from dashboard.labels import CONFIG_LABEL_PATHS, job_labels
 from orchestrator.db import Experiment, Job
 from orchestrator.views.leaderboard import ava_leaderboard, kinetics_leaderboard
 

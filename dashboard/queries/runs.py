@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from dashboard.metric_names import AP_PREFIX, VAL_SPLIT
+from contract.metric_names import AP_PREFIX, VAL_SPLIT
 from orchestrator.db import Experiment, Job, Metric
 
 __all__ = ["RunInfo", "run_info", "job_choices", "metric_series_names", "metric_curve",

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.charts import PER_CLASS_ROW_PX, PER_CLASS_STEP
 from dashboard.layout import experiment_picker
-from dashboard.metric_names import LOSS, TRAIN_SPLIT
+from contract.metric_names import LOSS, TRAIN_SPLIT
 
 st.title("Compare runs")
 experiment_id = experiment_picker()

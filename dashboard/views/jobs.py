@@ -6,6 +6,7 @@ from collections import defaultdict
 import pandas as pd
 import streamlit as st
 
+from contract.states import FINISHED_STATES, INTERRUPTED_STATES, JobState
 from dashboard import data
 from dashboard.formatting import duration_text, local_time
 from dashboard.layout import STATE_FILL, experiment_picker, paginate, state_badge
@@ -13,7 +14,7 @@ from orchestrator.views.status import corrupt_lines_message
 
 MAX_GRAPH_NODES = 200  # above this the graph is unreadable; the tree still shows every job
 # States that mean a run was cut short and resumed (distinct from FAILED, which is final).
-INTERRUPTION_STATES = ("PREEMPTED", "REQUEUED", "TIMEOUT", "NODE_FAIL")
+INTERRUPTION_STATES = INTERRUPTED_STATES | {JobState.REQUEUED}
 
 st.title("Jobs")
 experiment_id = experiment_picker()
@@ -75,8 +76,8 @@ def live_view(experiment_id: int) -> None:
     estimate = data.estimated_usage(experiment_id=experiment_id, unit=used.unit)
     columns = st.columns(5)
     columns[0].metric("Jobs", len(jobs))
-    columns[1].metric("Completed", int(counts.get("COMPLETED", 0) + counts.get("REUSED", 0)))
-    columns[2].metric("Failed", int(counts.get("FAILED", 0)))
+    columns[1].metric("Completed", int(sum(counts.get(state, 0) for state in FINISHED_STATES)))
+    columns[2].metric("Failed", int(counts.get(JobState.FAILED, 0)))
     columns[3].metric(used.label, data.hours_text(used.hours),
                       help="Sum over attempts of run time x allocated GPUs (or CPU cores where no GPU was "
                            "allocated), preempted time included.")
@@ -100,7 +101,7 @@ def live_view(experiment_id: int) -> None:
     if attempts.empty:
         st.info("No attempt submitted yet.")
         return
-    interrupted = attempts[attempts["history"].str.contains("|".join(INTERRUPTION_STATES), regex=True)]
+    interrupted = attempts[attempts["history"].str.contains("|".join(sorted(INTERRUPTION_STATES)), regex=True)]
     if not interrupted.empty:
         st.markdown("**Interrupted and resumed**  \n" + "  \n".join(
             f"`{row.job}` attempt {row.attempt}: {row.history}" for row in interrupted.itertuples()))

@@ -11,7 +11,7 @@ from dashboard.charts import PER_CLASS_ROW_PX, per_class_ap_chart
 from dashboard.files import UnsafePathError
 from dashboard.formatting import duration_text, full_time
 from dashboard.layout import experiment_picker, state_badge
-from dashboard.metric_names import FRAME_MAP, LOSS, LR, THROUGHPUT, TOP1, TOP5
+from contract.metric_names import FRAME_MAP, LOSS, LR, THROUGHPUT, TOP1, TOP5
 
 st.title("Run detail")
 

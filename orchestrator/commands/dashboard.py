@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.commands.context import EXIT_OK, CommandError, add_database_arguments
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import CommandError, add_database_arguments
 
 __all__ = ["add_arguments", "run", "is_loopback", "launcher_command"]
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if printed.returncode != 0:
             raise CommandError(printed.stderr.strip() or f"dashboard.launch exited with {printed.returncode}")
         print(printed.stdout.strip())
-        return EXIT_OK
+        return ExitCode.OK
     launcher = subprocess.Popen(argv, env=_launcher_env())
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stopped by SIGTERM: stop the launcher too
     try:

@@ -18,7 +18,8 @@ import argparse
 import json
 import sys
 
-from orchestrator.commands.context import EXIT_OK, add_database_arguments, open_engine
+from contract.exit_codes import ExitCode
+from orchestrator.commands.context import add_database_arguments, open_engine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
         document["published"] = {task: [row.to_json() for row in published_rows(task)] for task in boards}
         json.dump(document, sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     print_boards(boards)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _percent(value: float | None) -> str:

@@ -25,7 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Experiment, Job
-from orchestrator.views.metrics import FRAME_MAP, TOP1, TOP5, latest_metric_values
+from contract.metric_names import VAL_FRAME_MAP as FRAME_MAP
+from contract.metric_names import VAL_TOP1 as TOP1
+from contract.metric_names import VAL_TOP5 as TOP5
+from orchestrator.views.metrics import latest_metric_values
 
 __all__ = ["AvaRow", "KineticsRow", "PlusGain", "ava_leaderboard", "kinetics_leaderboard", "challenge_error",
            "kinetics_rank_key", "plus_gains", "tta_label", "TTA_CONFIG_PATHS"]

@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Attempt, Experiment, Job, JobState
+from contract.metric_names import KEY_METRIC_BY_TASK
+from contract.states import JobState
+from orchestrator.db.models import Attempt, Experiment, Job
 from orchestrator.db.types import utcnow
-from orchestrator.views.metrics import KEY_METRIC_BY_TASK, latest_metric_values
+from orchestrator.views.metrics import latest_metric_values
 
 __all__ = ["JobStatusRow", "job_status_rows", "estimate_eta_seconds", "corrupt_lines_message"]
 

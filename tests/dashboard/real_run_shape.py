@@ -24,7 +24,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from model.data.ava_labelmap import AVA_EVALUATED_IDS
-from orchestrator.db import Attempt, Job, JobState, make_session_factory, open_database, session_scope, upgrade
+from contract.states import JobState
+from orchestrator.db import Attempt, Job, make_session_factory, open_database, session_scope, upgrade
 from orchestrator.ingest import ingest_job
 from orchestrator.planner import compose_experiment, plan_experiment, record_plan, to_plain
 

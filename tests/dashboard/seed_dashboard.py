@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from contract.states import JobState
 from jobs.predictions import write_kinetics_predictions
-
-from orchestrator.db import (Attempt, Experiment, Job, JobState, Submission, make_session_factory,
+from orchestrator.db import (Attempt, Experiment, Job, Submission, make_session_factory,
                              open_database, session_scope, upgrade)
 from orchestrator.ingest import ingest_job
 

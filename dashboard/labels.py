@@ -1,8 +1,6 @@
-"""The metric names the dashboard reads, and how a job's config names its model and dataset.
+"""How a job's config names its model, dataset and member, as the dashboard labels them.
 
-These follow the job contract (metrics.jsonl rows `{"step", "split", "name", "value"}`):
-accuracies and mAPs are fractions in [0, 1]; the dashboard shows them in percent, the unit of
-the report's tables. AVA per-class AP rows are named `ap/<action_id>` (label-map ids).
+The metric names themselves are the job contract's (`contract.metric_names`).
 """
 
 from __future__ import annotations
@@ -11,20 +9,7 @@ from typing import Any
 
 from orchestrator.views.leaderboard import TTA_CONFIG_PATHS, tta_label
 
-__all__ = ["VAL_SPLIT", "TRAIN_SPLIT", "FRAME_MAP", "TOP1", "TOP5", "LOSS", "LR", "THROUGHPUT",
-           "AP_PREFIX", "LEADERBOARD_METRICS", "model_label", "dataset_label", "member_label",
-           "CONFIG_LABEL_PATHS", "job_labels"]
-
-VAL_SPLIT = "val"
-TRAIN_SPLIT = "train"
-FRAME_MAP = "frame_map"      # AVA frame-level mAP@0.5 IoU over the 60 evaluated classes
-TOP1 = "top1"                # Kinetics top-1 accuracy
-TOP5 = "top5"                # Kinetics top-5 accuracy
-LOSS = "loss"
-LR = "lr"
-THROUGHPUT = "clips_per_s"   # training throughput, as model.engine.trainer writes it
-AP_PREFIX = "ap/"
-LEADERBOARD_METRICS = (FRAME_MAP, TOP1, TOP5)
+__all__ = ["model_label", "dataset_label", "member_label", "CONFIG_LABEL_PATHS", "job_labels"]
 
 _KINETICS_VERSIONS = {"400": "K400", "600": "K600", "700": "K700"}
 
