@@ -70,9 +70,25 @@ def _concat(parts: list[Rows]) -> Rows:
     return {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
 
 
+def _in_keyframe_then_score_order(rank: np.ndarray, score: np.ndarray) -> bool:
+    """Whether rows already run by keyframe rank, then descending score: the concatenated
+    block candidates of a file whose keyframes are contiguous (the usual layout)."""
+    if len(rank) < 2:
+        return True
+    step = rank[1:].astype(np.int64) - rank[:-1]
+    if (step < 0).any():
+        return False
+    same = step == 0
+    return not (same & (score[1:] > score[:-1])).any()
+
+
 def _by_keyframe_then_score(rank: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Order by keyframe rank, then descending score (ties in any order: they are replayed)."""
-    by_score = np.argsort(-score)
+    """Order by keyframe rank, then descending score (ties in any order: they are replayed).
+    NaN scores (refused upstream on label-map rows) would break the order check, so it is
+    only an early exit for input that is plainly in order."""
+    if _in_keyframe_then_score_order(rank, score):
+        return np.arange(len(rank))
+    by_score = np.argsort(score)[::-1]
     return by_score[stable_argsort_ids(rank[by_score])]
 
 
@@ -112,6 +128,36 @@ def _replay(rows: Rows) -> tuple[Rows, np.ndarray]:
     return _take(rows, index), np.concatenate(position) if position else np.zeros(0, dtype=np.int64)
 
 
+def _whole_keyframes(blocks: Iterator[Rows]) -> Iterator[Rows]:
+    """The same rows, with each block's rows of its last keyframe moved to the next block.
+
+    Blocks are cut by bytes, so a keyframe usually straddles two of them; moving its rows
+    keeps the concatenated candidates in keyframe order when the file's keyframes are
+    contiguous, and the final ordering is then only a check. Any regrouping of rows into
+    blocks gives the same cap (see the module docstring), so this is never wrong, only
+    sometimes useless.
+    """
+    carry: Rows | None = None
+    for block in blocks:
+        if carry is not None:
+            block = _concat([carry, block])
+        if not len(block["rank"]):
+            carry = block
+            continue
+        rank = block["rank"]
+        tail = rank == rank[-1]
+        start = int(np.argmax(tail))
+        if tail[start:].all():  # the usual case: the keyframe's rows end the block
+            carry = {k: v[start:] for k, v in block.items()}
+            head = {k: v[:start] for k, v in block.items()}
+        else:
+            carry, head = _take(block, np.flatnonzero(tail)), _take(block, np.flatnonzero(~tail))
+        if len(head["rank"]):
+            yield head
+    if carry is not None and len(carry["rank"]):
+        yield carry
+
+
 def cap_detections(stream: Callable[[], Iterator[Rows]]) -> Rows:
     """Rows the official ``read_csv(..., capacity=50)`` keeps, in its output order: keyframes by
     first appearance, then its within-keyframe order. ``stream()`` yields filtered row blocks
@@ -119,7 +165,7 @@ def cap_detections(stream: Callable[[], Iterator[Rows]]) -> Rows:
     :class:`KeyframeRanks`; it is called a second time only for tied keyframes that lost rows.
     """
     parts, lost = [], []
-    for block in stream():
+    for block in _whole_keyframes(stream()):
         candidates, dropped = _block_candidates(block)
         parts.append(candidates)
         lost.append(dropped)
