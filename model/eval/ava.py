@@ -36,7 +36,7 @@ import os
 import pprint
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +46,6 @@ from model.eval.ava_cap import KeyframeRanks, cap_detections, take_consuming
 from model.eval.ava_io import (
     AvaInputError,
     Tolerated,
-    iter_detection_batches,
     read_ava_csv,
     read_exclusions,
     read_labelmap,
@@ -58,9 +57,10 @@ from model.eval.ava_matching import (
     order_groundtruth,
     true_positives,
 )
+from model.eval.ava_stream import DetectionStream, KeyframeCodes, keyframe_codes
 
-__all__ = ["AvaResult", "AvaInputError", "frame_map", "read_labelmap", "read_ava_csv",
-           "read_exclusions", "main"]
+__all__ = ["AvaResult", "AvaInputError", "GroundTruth", "frame_map", "prepare_groundtruth", "match_detections",
+           "per_class_ap", "read_labelmap", "read_ava_csv", "read_exclusions", "main"]
 
 _METRIC_PREFIX = "PascalBoxes_"
 MATCHING_CHUNK_ROWS = 1 << 19
@@ -109,37 +109,84 @@ def _keyframe_chunks(kf: np.ndarray, size: int) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def _load_groundtruth(source: Source, tolerated: Tolerated) -> pd.DataFrame:
+@dataclass(frozen=True)
+class GroundTruth:
+    """Evaluated ground-truth boxes sorted by ``key`` = keyframe code * ``num_slots`` + class,
+    then in the official within-keyframe order; ``per_class`` counts boxes per class id."""
+
+    key: np.ndarray
+    box: np.ndarray
+    per_class: np.ndarray
+    num_slots: int
+
+    @property
+    def num_boxes(self) -> int:
+        return len(self.key)
+
+
+def _read_groundtruth(source: Source, tolerated: Tolerated) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return validate_frame(source, "<groundtruth DataFrame>", scored=False, tolerated=tolerated)
     return read_ava_csv(source, scored=False, tolerated=tolerated)
 
 
-def _detection_blocks(source: Source, tolerated: Tolerated
-                      ) -> tuple[Callable[[], Iterator[tuple[int, pd.DataFrame]]], str]:
-    """A re-startable source of ``(first_line, frame)`` detection blocks, and its name. Rows
-    are reported to ``tolerated`` on the first pass only (a second pass reads the same rows)."""
-    if isinstance(source, pd.DataFrame):
-        frame = validate_frame(source, "<detections DataFrame>", scored=True, tolerated=tolerated)
-        return (lambda: iter([(1, frame)])), "<detections DataFrame>"
-    first = iter_detection_batches(source, tolerated=tolerated)
-    first_block = next(first)  # fail on an unreadable or empty file now, not mid-evaluation
-    used = [False]
-
-    def blocks() -> Iterator[tuple[int, pd.DataFrame]]:
-        if not used[0]:
-            used[0] = True
-            yield first_block
-            yield from first
-        else:
-            yield from iter_detection_batches(source, tolerated=Tolerated(strict=False))
-    return blocks, os.fspath(source)
+def prepare_groundtruth(gt: pd.DataFrame, class_ids: np.ndarray, keyframes: KeyframeCodes,
+                        num_slots: int) -> GroundTruth:
+    """Label-map rows of non-excluded keyframes, keyed and ordered for :func:`match_detections`."""
+    kf = keyframe_codes(gt["video_id"].array.codes, gt["timestamp"].to_numpy())
+    rows = np.isin(gt["action_id"].to_numpy(), class_ids)
+    excluded = keyframes.excluded()
+    if len(excluded):
+        rows &= ~np.isin(kf, excluded)
+    gt = gt[rows].reset_index(drop=True)
+    kf = kf[rows]
+    order = order_groundtruth(gt, kf, num_slots)
+    action = gt["action_id"].to_numpy()
+    return GroundTruth(key=(kf * num_slots + action)[order], box=gt[["y1", "x1", "y2", "x2"]].to_numpy()[order],
+                       per_class=np.bincount(action, minlength=num_slots), num_slots=num_slots)
 
 
-def _keyframe_codes(video: np.ndarray, timestamp: np.ndarray | int) -> np.ndarray:
-    """One int64 per keyframe: ``video << 32 | (timestamp + 2**31)``; timestamps may be
-    negative (the official evaluator keys them as ``"%s,%04d"``), validated to 32 bits."""
-    return np.left_shift(np.asarray(video, dtype=np.int64), 32) | (np.asarray(timestamp, dtype=np.int64) + 2**31)
+def match_detections(capped: dict[str, np.ndarray], ranks: KeyframeRanks, gt: GroundTruth
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(action_id, score, true_positive)`` of the capped detections, in the official order.
+
+    Boxes with ``y1 >= y2`` or ``x1 >= x2`` are dropped first, as the official evaluator does
+    after its cap. ``capped`` is consumed (its columns are freed as they are used).
+    """
+    valid = (capped["y1"] < capped["y2"]) & (capped["x1"] < capped["x2"])
+    if not valid.all():
+        capped = take_consuming(capped, np.flatnonzero(valid))
+    del valid
+    cls, scores, kf = capped["action_id"], capped["score"], ranks.keyframes(capped["rank"])
+    tp = np.zeros(len(cls), dtype=bool)
+    for a, b in _keyframe_chunks(kf, MATCHING_CHUNK_ROWS):
+        box = np.stack([capped[c][a:b] for c in ("y1", "x1", "y2", "x2")], axis=1)
+        tp[a:b] = true_positives(kf[a:b] * gt.num_slots + cls[a:b], box, gt.key, gt.box)
+    capped.clear()
+    return cls, scores, tp
+
+
+def per_class_ap(cls: np.ndarray, scores: np.ndarray, tp: np.ndarray, gt: GroundTruth) -> np.ndarray:
+    """VOC AP of classes 1..max id (index ``id - 1``); NaN for classes without ground truth."""
+    num_class = gt.num_slots - 1
+    by_class = np.argsort(cls, kind="stable")
+    bounds = np.searchsorted(cls[by_class], np.arange(gt.num_slots + 1))
+    ap = np.full(num_class, np.nan)
+    for class_id in np.flatnonzero(gt.per_class[1:]) + 1:
+        members = by_class[bounds[class_id]:bounds[class_id + 1]]
+        ap[class_id - 1] = average_precision(scores[members], tp[members], int(gt.per_class[class_id]))
+    return ap
+
+
+def _label_names(labelmap: str | os.PathLike[str] | Mapping[int, str], expected_classes: int | None
+                 ) -> dict[int, str]:
+    names = (dict(labelmap) if isinstance(labelmap, Mapping)
+             else read_labelmap(labelmap, expected_classes=expected_classes))
+    bad_ids = [i for i in names if i < 1]
+    if bad_ids:
+        raise AvaInputError(labelmap if not isinstance(labelmap, Mapping) else "<labelmap>",
+                            None, f"label ids must be >= 1, got {bad_ids}")
+    return names
 
 
 def frame_map(groundtruth_csv: Source, detections_csv: Source,
@@ -158,113 +205,30 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
     handles them with one warning per kind (count and first line), with ``strict=True`` the
     first one is an error. A NaN score on a label-map row is always an error: the official
     ranking of NaN scores follows its heap's memory layout, not the scores.
+
+    Steps: :func:`prepare_groundtruth`, a :class:`~model.eval.ava_stream.DetectionStream`
+    through the 50-row cap, :func:`match_detections`, :func:`per_class_ap`.
     """
-    names = (dict(labelmap) if isinstance(labelmap, Mapping)
-             else read_labelmap(labelmap, expected_classes=expected_classes))
-    bad_ids = [i for i in names if i < 1]
-    if bad_ids:
-        raise AvaInputError(labelmap if not isinstance(labelmap, Mapping) else "<labelmap>",
-                            None, f"label ids must be >= 1, got {bad_ids}")
+    names = _label_names(labelmap, expected_classes)
     excluded = (set(exclusions) if isinstance(exclusions, set)
                 else read_exclusions(exclusions) if exclusions is not None else set())
     tolerated = Tolerated(strict=strict)
-    gt = _load_groundtruth(groundtruth_csv, tolerated)
-    blocks, det_name = _detection_blocks(detections_csv, tolerated)
-    num_class = max(names)
+    gt_frame = _read_groundtruth(groundtruth_csv, tolerated)
     class_ids = np.fromiter(names, dtype=np.int64)
-    num_slots = num_class + 1
-
-    # One code per video (ground-truth videos first), one int64 per keyframe (_keyframe_codes).
-    video_codes = {str(v): i for i, v in enumerate(gt["video_id"].array.categories)}
-    num_gt_videos = len(video_codes)
-
-    def excluded_keyframes() -> np.ndarray:
-        pairs = [(video_codes[v], t) for v, t in excluded if v in video_codes]
-        return _keyframe_codes(np.array([v for v, _ in pairs], dtype=np.int64),
-                               np.array([t for _, t in pairs], dtype=np.int64))
-
-    gt_kf = _keyframe_codes(gt["video_id"].array.codes, gt["timestamp"].to_numpy())
-    gt_rows = np.isin(gt["action_id"].to_numpy(), class_ids)
-    if excluded:
-        gt_rows &= ~np.isin(gt_kf, excluded_keyframes())
-    gt = gt[gt_rows].reset_index(drop=True)
-    gt_kf = gt_kf[gt_rows]
-    gt_order = order_groundtruth(gt, gt_kf, num_slots)
-    gt_key = (gt_kf * num_slots + gt["action_id"].to_numpy())[gt_order]
-    gt_box = gt[["y1", "x1", "y2", "x2"]].to_numpy()[gt_order]
-
-    ranks = KeyframeRanks()
-    counts = {"passes": 0, "out_of_map": 0, "unknown": 0}
-    unknown_videos: set[str] = set()
-    first_unknown: list[tuple[int, str]] = []
-
-    def stream() -> Iterator[dict[str, np.ndarray]]:
-        """Detection blocks reduced to label-map ids on non-excluded keyframes, ranked."""
-        counting = counts["passes"] == 0
-        for first_line, frame in blocks():
-            video_ids = frame["video_id"].array
-            lut = np.array([video_codes.setdefault(str(c), len(video_codes)) for c in video_ids.categories],
-                           dtype=np.int64)
-            video = lut[np.asarray(video_ids.codes)]
-            action = frame["action_id"].to_numpy()
-            kf = _keyframe_codes(video, frame["timestamp"].to_numpy())
-            in_map = np.isin(action, class_ids)
-            unranked = in_map & np.isnan(frame["score"].to_numpy())
-            if unranked.any():
-                raise AvaInputError(det_name, first_line + int(np.flatnonzero(unranked)[0]),
-                                    "score is NaN (the official evaluator ranks NaN scores by its heap's memory "
-                                    "layout, not by score; refused)")
-            keep = in_map.copy()
-            if excluded:
-                keep &= ~np.isin(kf, excluded_keyframes())
-            unknown = keep & (video >= num_gt_videos)
-            if counting:
-                counts["out_of_map"] += int(len(action) - np.isin(action, class_ids).sum())
-                if unknown.any():
-                    at = int(np.flatnonzero(unknown)[0])
-                    first_unknown.append((first_line + at, str(video_ids[at])))
-                    if strict:
-                        raise AvaInputError(det_name, first_line + at, f"video {video_ids[at]!r} is absent from "
-                                            "the ground truth (without --strict: counted as false positives)")
-                    counts["unknown"] += int(unknown.sum())
-                    unknown_videos.update(str(v) for v in pd.unique(np.asarray(video_ids)[unknown]))
-            idx = np.flatnonzero(keep)
-            yield {"rank": ranks(kf[idx]),
-                   "line": (first_line + idx).astype(np.int64), "action_id": action[idx].astype(np.int32),
-                   **{c: frame[c].to_numpy()[idx] for c in ("score", "y1", "x1", "y2", "x2")}}
-        counts["passes"] += 1
+    keyframes = KeyframeCodes(gt_frame["video_id"].array.categories, excluded)
+    stream = DetectionStream(detections_csv, class_ids, keyframes, tolerated=tolerated, strict=strict)
+    gt = prepare_groundtruth(gt_frame, class_ids, keyframes, max(names) + 1)
+    del gt_frame
 
     capped = cap_detections(stream)
     messages: list[str] = tolerated.messages()
     for text in messages:
         warnings.warn(text, stacklevel=2)
-    if counts["unknown"]:
-        text = (f"{counts['unknown']} detection rows on {len(unknown_videos)} videos absent from the "
-                f"ground truth (first: {first_unknown[0][1]!r}, line {first_unknown[0][0]}); counted as "
-                "false positives, as the official evaluator does")
+    if (text := stream.unknown_video_warning()) is not None:
         messages.append(text)
         warnings.warn(text, stacklevel=2)
-    valid = (capped["y1"] < capped["y2"]) & (capped["x1"] < capped["x2"])
-    if not valid.all():
-        capped = take_consuming(capped, np.flatnonzero(valid))
-    del valid
-    cls, scores, kf = capped["action_id"], capped["score"], ranks.keyframes(capped["rank"])
-    tp = np.zeros(len(cls), dtype=bool)
-    for a, b in _keyframe_chunks(kf, MATCHING_CHUNK_ROWS):
-        box = np.stack([capped[c][a:b] for c in ("y1", "x1", "y2", "x2")], axis=1)
-        tp[a:b] = true_positives(kf[a:b] * num_slots + cls[a:b], box, gt_key, gt_box)
-    num_evaluated = len(cls)
-    del capped, kf
-
-    num_gt = np.bincount(gt["action_id"].to_numpy(), minlength=num_slots)
-    by_class = np.argsort(cls, kind="stable")
-    bounds = np.searchsorted(cls[by_class], np.arange(num_slots + 1))
-    ap = np.full(num_class, np.nan)
-    for class_id in range(1, num_class + 1):
-        if num_gt[class_id] == 0:
-            continue
-        members = by_class[bounds[class_id]:bounds[class_id + 1]]
-        ap[class_id - 1] = average_precision(scores[members], tp[members], int(num_gt[class_id]))
+    cls, scores, tp = match_detections(capped, stream.ranks, gt)
+    ap = per_class_ap(cls, scores, tp, gt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no class has ground truth
         mean_ap = float(np.nanmean(ap))
@@ -275,10 +239,10 @@ def frame_map(groundtruth_csv: Source, detections_csv: Source,
         per_class_ap={i: float(ap[i - 1]) for i in names},
         class_names=names,
         warnings=tuple(messages),
-        num_groundtruth_boxes=len(gt),
-        num_evaluated_detections=num_evaluated,
-        unknown_video_rows=counts["unknown"],
-        out_of_map_detection_rows=counts["out_of_map"],
+        num_groundtruth_boxes=gt.num_boxes,
+        num_evaluated_detections=len(cls),
+        unknown_video_rows=stream.unknown_video_rows,
+        out_of_map_detection_rows=stream.out_of_map_rows,
     )
 
 
