@@ -1,7 +1,8 @@
 """``python -m model.eval.submission validate --format ava|kinetics FILE ...``
 
 Exit status 0 when the file is valid, 1 when it has problems (each printed as
-``FILE:LINE: message``), 2 on a usage error or an unreadable or malformed reference file
+``FILE:LINE: message``; warnings, which do not make it invalid, go to stderr as
+``warning: FILE: message``), 2 on a usage error or an unreadable or malformed reference file
 (label map, test keyframes, test videos, classes), reported in one line. ``--json`` prints the report object instead.
 """
 
@@ -23,7 +24,8 @@ def _validate(args: argparse.Namespace) -> ValidationReport:
     """Problems of the submission itself go into the report; unreadable or malformed
     reference files raise (they are a usage error, exit 2)."""
     if args.format == "ava":
-        return validate_ava_submission(args.file, labelmap=args.labelmap, test_keyframes=args.test_keyframes)
+        return validate_ava_submission(args.file, labelmap=args.labelmap, test_keyframes=args.test_keyframes,
+                                       strict=args.strict)
     return validate_kinetics_submission(args.file, test_video_ids=_lines(args.test_videos),
                                         class_names=_lines(args.classes))
 
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           help="AVA: CSV of video_id,timestamp, or of bare video ids (seconds 902-1798)")
     validate.add_argument("--test-videos", help="Kinetics: file with one test video id per line")
     validate.add_argument("--classes", help="Kinetics: file with one class name per line")
+    validate.add_argument("--strict", action="store_true",
+                          help="AVA: refuse a test keyframe without any row (without it: one warning line, "
+                               "as the official evaluator and the test server score such a file)")
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
     if args.format == "ava" and not (args.labelmap and args.test_keyframes):
@@ -54,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a malformed reference file; the message names file and line
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for message in report.warnings:
+        print(f"warning: {args.file}: {message}", file=sys.stderr)
     if args.json:
         print(report.to_json())
     else:

@@ -1,7 +1,13 @@
 """AVA test-server CSV: ``video_id,timestamp,x1,y1,x2,y2,action_id,score``.
 
-Boxes with 3 decimals, only the evaluated action ids (60 for AVA v2.x), every test keyframe
-covered, no duplicate (keyframe, box, action).
+Boxes with 3 decimals, only the evaluated action ids (60 for AVA v2.x), rows only on test
+keyframes, no duplicate (keyframe, box, action).
+
+A test keyframe without any row is a warning, not a problem: the official evaluator (and the
+test server built on it) scores such a file, the keyframe simply contributes no detection, and
+a detector threshold can legitimately leave a keyframe empty (every person proposal of it
+scored below the threshold). ``strict=True`` (``--strict``, as for ``python -m model.eval.ava``)
+refuses it instead, one problem per keyframe.
 """
 
 from __future__ import annotations
@@ -50,8 +56,12 @@ def _labels(labelmap: str | os.PathLike[str] | Mapping[int, str]) -> dict[int, s
 
 
 def validate_ava_submission(path: str | os.PathLike[str], *, labelmap: str | os.PathLike[str] | Mapping[int, str],
-                            test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]]) -> ValidationReport:
-    """Check an AVA test-server CSV line by line (streaming; millions of rows are fine)."""
+                            test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]],
+                            strict: bool = False) -> ValidationReport:
+    """Check an AVA test-server CSV line by line (streaming; millions of rows are fine).
+
+    Test keyframes without a row are one warning (their count and the first of them), or with
+    ``strict=True`` one problem each (see the module docstring)."""
     report = ValidationReport(path=str(path), format="ava")
     ids = set(_labels(labelmap))
     expected = read_test_keyframes(test_keyframes)
@@ -102,18 +112,31 @@ def validate_ava_submission(path: str | os.PathLike[str], *, labelmap: str | os.
                 seen[dup_key] = number
     if report.rows == 0:
         report.add(None, "empty file")
-    for video, second in sorted(expected - covered):
-        report.add(None, f"test keyframe {video},{second:04d} has no detection")
+    _report_uncovered(report, sorted(expected - covered), strict)
     report.covered = len(covered)
     return report
 
 
+def _report_uncovered(report: ValidationReport, uncovered: list[tuple[str, int]], strict: bool) -> None:
+    if strict:
+        for video, second in uncovered:
+            report.add(None, f"test keyframe {video},{second:04d} has no detection")
+    elif uncovered:
+        video, second = uncovered[0]
+        count = len(uncovered)
+        report.warn(f"{count} test keyframe{'s' if count != 1 else ''} {'have' if count != 1 else 'has'} no "
+                    f"detection (first: {video},{second:04d}); scored without detections, as the official "
+                    "evaluator and the test server do (--strict refuses them)")
+
+
 def write_ava_submission(detections: pd.DataFrame, path: str | os.PathLike[str], *,
                          labelmap: str | os.PathLike[str] | Mapping[int, str],
-                         test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]]) -> ValidationReport:
+                         test_keyframes: str | os.PathLike[str] | Iterable[tuple[str, int]],
+                         strict: bool = False) -> ValidationReport:
     """Write the evaluated classes of ``detections`` (columns video_id, timestamp, x1, y1, x2,
     y2, action_id, score) in the test-server format, after validating the content; raises
-    :class:`SubmissionError` (nothing written) if it would not validate."""
+    :class:`SubmissionError` (nothing written) if it would not validate. Test keyframes
+    without a detection are warnings in the returned report unless ``strict``."""
     ids = np.fromiter(_labels(labelmap), dtype=np.int64)
     frame = detections[np.isin(detections["action_id"].to_numpy(), ids)]
     lines = frame["video_id"].astype(str) + "," + frame["timestamp"].astype(np.int64).map("{:04d}".format)
@@ -122,4 +145,5 @@ def write_ava_submission(detections: pd.DataFrame, path: str | os.PathLike[str],
     lines = lines + "," + frame["action_id"].astype(np.int64).astype(str) + "," + \
         frame["score"].astype(np.float64).map("{:.6f}".format)
     text = "\n".join(lines.tolist()) + "\n"
-    return write_validated(path, text, lambda probe: validate_ava_submission(probe, labelmap=labelmap, test_keyframes=test_keyframes))
+    return write_validated(path, text, lambda probe: validate_ava_submission(
+        probe, labelmap=labelmap, test_keyframes=test_keyframes, strict=strict))

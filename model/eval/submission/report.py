@@ -22,7 +22,9 @@ class Problem:
 
 @dataclass
 class ValidationReport:
-    """Outcome of a validation; ``to_dict()``/``to_json()`` give plain JSON types."""
+    """Outcome of a validation; ``to_dict()``/``to_json()`` give plain JSON types.
+
+    ``problems`` make the file invalid; ``warnings`` (one line each) do not."""
 
     path: str
     format: str
@@ -31,10 +33,15 @@ class ValidationReport:
     rows: int = 0
     covered: int = 0
     expected: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(line, message))
         self.ok = False
+
+    def warn(self, message: str) -> None:
+        """Something the official scorer accepts but a reader should know; ``ok`` stays."""
+        self.warnings.append(message)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

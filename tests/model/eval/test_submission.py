@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from model.data.ava_labelmap import AVA_EVALUATED_IDS, write_label_map
 from model.eval.submission import (
     SubmissionError,
     validate_ava_submission,
@@ -42,12 +43,60 @@ def test_ava_write_then_validate(tmp_path):
 def test_ava_writer_refuses_and_keeps_the_previous_file(tmp_path):
     path = tmp_path / "ava_test.csv"
     path.write_text("previous\n")
+    bad = _detections()
+    bad.loc[0, "x2"] = 1.5  # a box outside [0, 1]: a problem, strict or not
+    with pytest.raises(SubmissionError, match="box field '1.500'"):
+        write_ava_submission(bad, path, labelmap=LABELS, test_keyframes=KEYFRAMES)
+    assert path.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["ava_test.csv"]
+
+
+def test_ava_writer_strict_refuses_an_uncovered_keyframe(tmp_path):
+    path = tmp_path / "ava_test.csv"
+    path.write_text("previous\n")
     partial = _detections()
     partial = partial[partial["video_id"] != "vid_b"]
     with pytest.raises(SubmissionError, match="vid_b,1798 has no detection"):
-        write_ava_submission(partial, path, labelmap=LABELS, test_keyframes=KEYFRAMES)
+        write_ava_submission(partial, path, labelmap=LABELS, test_keyframes=KEYFRAMES, strict=True)
     assert path.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ava_test.csv"]
+
+
+def test_ava_uncovered_keyframe_is_a_warning_as_for_the_official_evaluator(tmp_path):
+    """The official evaluator scores a file without rows on some keyframes (they add no
+    detection), so by default the writer writes it and the report carries one warning line."""
+    path = tmp_path / "ava_test.csv"
+    partial = _detections()
+    partial = partial[partial["video_id"] != "vid_b"]
+    keyframes = KEYFRAMES | {("vid_b", 1797)}
+    report = write_ava_submission(partial, path, labelmap=LABELS, test_keyframes=keyframes)
+    assert report.ok and report.problems == [] and report.covered == 2 and report.expected == 4
+    assert report.warnings == ["2 test keyframes have no detection (first: vid_b,1797); scored without "
+                               "detections, as the official evaluator and the test server do (--strict refuses them)"]
+    assert path.read_text().count("\n") == 6
+    assert json.loads(report.to_json())["warnings"] == report.warnings
+    strict = validate_ava_submission(path, labelmap=LABELS, test_keyframes=keyframes, strict=True)
+    assert not strict.ok and strict.warnings == []
+    assert [p.message for p in strict.problems] == ["test keyframe vid_b,1797 has no detection",
+                                                    "test keyframe vid_b,1798 has no detection"]
+
+
+def test_ava_validator_cli_warns_on_uncovered_keyframes_and_refuses_with_strict(tmp_path):
+    path = tmp_path / "ava_test.csv"
+    path.write_text("vid_a,0902,0.100,0.200,0.500,0.900,12,0.9\n")
+    (tmp_path / "keyframes.csv").write_text("vid_a,0902\nvid_a,0903\n")
+    write_label_map(tmp_path / "labels.pbtxt", AVA_EVALUATED_IDS)
+    command = [sys.executable, "-m", "model.eval.submission", "validate", "--format", "ava", str(path),
+               "--labelmap", str(tmp_path / "labels.pbtxt"), "--test-keyframes", str(tmp_path / "keyframes.csv")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == (f"warning: {path}: 1 test keyframe has no detection (first: vid_a,0903); scored "
+                           "without detections, as the official evaluator and the test server do "
+                           "(--strict refuses them)\n")
+    assert done.stdout == f"{path}: OK (1 rows, 1/2 covered)\n"
+    done = subprocess.run([*command, "--strict"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and done.stderr == ""
+    assert done.stdout.splitlines()[0] == f"{path}: test keyframe vid_a,0903 has no detection"
 
 
 def test_ava_validator_reports_every_problem_with_its_line(tmp_path):
@@ -62,7 +111,7 @@ def test_ava_validator_reports_every_problem_with_its_line(tmp_path):
         "vid_a,0903,0.100,0.200,0.500,0.900,80,high",   # 7 score not a number
         "vid_a,0903,0.100,0.200,0.500,0.900,80",        # 8 seven fields
     ]) + "\n")
-    report = validate_ava_submission(path, labelmap=LABELS, test_keyframes=KEYFRAMES)
+    report = validate_ava_submission(path, labelmap=LABELS, test_keyframes=KEYFRAMES, strict=True)
     assert not report.ok
     by_line = {p.line: p.message for p in report.problems}
     assert "duplicate of line 1" in by_line[2]
