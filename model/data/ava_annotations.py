@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.data.errors import AnnotationError
+from model.data.errors import AnnotationError, AvaInputError
 
 __all__ = ["AvaBox", "Keyframe", "read_ava_boxes", "read_excluded", "read_coco_proposals"]
 
@@ -111,12 +111,30 @@ def read_ava_boxes(path: str | Path, *, label_ids: set[int] | None,
 
 
 def read_excluded(path: str | Path) -> set[Keyframe]:
-    path = Path(path)
-    excluded = set()
-    for line, fields in _rows(path):
-        if len(fields) != 2:
-            raise AnnotationError(path, f"expected 2 fields, got {len(fields)}", line=line)
-        excluded.add((fields[0], _number(path, line, "timestamp", fields[1], int)))
+    """Excluded keyframes ``{(video_id, second)}`` of a ``video_id,timestamp`` CSV.
+
+    The one reader of this file, for training and evaluation (``model.eval.ava_io.read_exclusions``
+    is it), with the official semantics (``get_ava_performance.read_exclusions``): every row
+    has exactly 2 fields (a blank line too, which the official reader fails on), the
+    timestamp is read by ``int()``, so ``0902`` and ``902`` are one keyframe, and the video id
+    is taken as written. Errors are :class:`AvaInputError` naming the line.
+    """
+    excluded: set[Keyframe] = set()
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                if len(row) != 2:
+                    raise AvaInputError(path, number, f"expected 2 columns (video_id,timestamp), got {len(row)}")
+                try:
+                    second = int(row[1])
+                except ValueError:
+                    raise AvaInputError(path, number, f"timestamp {row[1]!r} is not an integer",
+                                        field="timestamp") from None
+                excluded.add((row[0], second))
+    except FileNotFoundError:
+        raise AvaInputError(path, None, "excluded timestamps file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AvaInputError(path, None, f"cannot read: {exc}") from exc
     return excluded
 
 

@@ -10,8 +10,9 @@ files in the official text format::
       id: 1
     }
 
-``read_label_map`` parses that format (and the ``label_type`` lines of the 80-class file)
-with errors naming the line.
+``read_label_map`` is the one reader of that format, for training and evaluation alike (and
+``model.eval.ava_io.read_labelmap`` is it): the official ActivityNet semantics, errors naming the
+file and line (:class:`~model.data.errors.AvaInputError`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ import re
 from pathlib import Path
 
 from model.atomic_files import atomic_write_text
-from model.data.errors import AnnotationError
+from model.data.errors import AvaInputError
 
 __all__ = [
-    "AVA_ACTION_NAMES", "AVA_EVALUATED_IDS", "AVA_NUM_CLASSES",
-    "read_label_map", "write_label_map", "label_type",
+    "AVA_ACTION_NAMES", "AVA_EVALUATED_IDS", "AVA_EVALUATED_LABEL_MAP_FILE", "AVA_LABEL_MAP_FILE",
+    "AVA_NUM_CLASSES", "read_label_map", "write_label_map", "label_type",
 ]
 
 AVA_NUM_CLASSES = 80
+#: The 80 trained classes, with their ``label_type`` lines.
+AVA_LABEL_MAP_FILE = "ava_action_list_v2.2.pbtxt"
+#: The 60 classes the ActivityNet 2019 evaluation scores: the label map of evaluation and export.
+AVA_EVALUATED_LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 
 AVA_ACTION_NAMES: dict[int, str] = dict(enumerate([
     "bend/bow (at the waist)", "crawl", "crouch/kneel", "dance", "fall down", "get up",
@@ -76,54 +81,65 @@ def write_label_map(path: str | Path, ids: tuple[int, ...] | list[int], *,
     return atomic_write_text(path, "".join(items))
 
 
-_LINE = re.compile(r'^\s*(name|id|label_id|label_type)\s*:\s*(.+?)\s*$')
+_NAME = re.compile(r'^(?P<key>display_name|name)\s*:\s*"(?P<name>[^"]*)"')
+_ID = re.compile(r"^(?:label_)?id\s*:\s*(?P<id>\S+)$")
+_IGNORED = re.compile(r"^label_type\s*:")
 
 
-def read_label_map(path: str | Path) -> dict[int, str]:
+def read_label_map(path: str | Path, *, expected_classes: int | None = None) -> dict[int, str]:
     """Parse a pbtxt label map into ``{id: name}`` (ordered as in the file).
 
-    Accepts ``id`` or ``label_id`` for the id, as the official files of different releases
-    do. Raises ``AnnotationError`` with the line for anything else.
+    The official semantics (ActivityNet ``get_ava_performance.read_labelmap``): an ``id`` (or
+    ``label_id``) line closes an entry with the last ``name`` seen; ``display_name`` and
+    ``label_type`` lines are ignored. Stricter than the official reader, which skips or
+    crashes on them: a line it cannot place, an id that is not an integer or appears twice, an
+    id without a name before it, an unbalanced ``item { }`` and an empty map are an
+    :class:`AvaInputError` naming the line. ``expected_classes`` (60 for the evaluated AVA v2.x
+    map) guards against evaluating with the wrong file; ``None`` accepts any size.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(path, "label map not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise AvaInputError(path, None, "label map not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AvaInputError(path, None, f"cannot read label map: {exc}") from exc
     labels: dict[int, str] = {}
-    current: dict[str, str] = {}
+    name: str | None = None
     opened_at = 0
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith("#") or _IGNORED.match(line):
             continue
-        if line.startswith("item") and line.rstrip("{ ").strip() == "item":
+        if line.startswith("item") and line[4:].replace(" ", "") == "{":
             if opened_at:
-                raise AnnotationError(path, "'item {' inside another item", line=number)
-            opened_at, current = number, {}
-            continue
-        if line == "}":
+                raise AvaInputError(path, number, "'item {' inside another item")
+            opened_at = number
+        elif line == "}":
             if not opened_at:
-                raise AnnotationError(path, "'}' without 'item {'", line=number)
-            if "id" not in current or "name" not in current:
-                raise AnnotationError(path, "item without both name and id", line=opened_at)
-            try:
-                action_id = int(current["id"])
-            except ValueError:
-                raise AnnotationError(path, f"id {current['id']!r} is not an integer",
-                                      line=opened_at, field="id") from None
-            if action_id in labels:
-                raise AnnotationError(path, f"duplicate id {action_id}", line=opened_at,
-                                      field="id")
-            labels[action_id] = current["name"]
+                raise AvaInputError(path, number, "'}' without 'item {'")
             opened_at = 0
-            continue
-        match = _LINE.match(line)
-        if not match or not opened_at:
-            raise AnnotationError(path, f"cannot parse {raw!r}", line=number)
-        key, value = match.groups()
-        key = "id" if key == "label_id" else key
-        current[key] = value.strip('"')
+        elif m := _NAME.match(line):
+            if m.group("key") == "name":
+                name = m.group("name")
+        elif m := _ID.match(line):
+            try:
+                class_id = int(m.group("id"))
+            except ValueError:
+                raise AvaInputError(path, number, f"label id {m.group('id')!r} is not an integer",
+                                    field="id") from None
+            if name is None:
+                raise AvaInputError(path, number, f"label id {class_id} has no name before it", field="id")
+            if class_id in labels:
+                raise AvaInputError(path, number, f"label id {class_id} appears twice", field="id")
+            labels[class_id] = name
+            name = None
+        else:
+            raise AvaInputError(path, number, f"cannot parse {raw!r}")
     if opened_at:
-        raise AnnotationError(path, "unterminated item", line=opened_at)
+        raise AvaInputError(path, opened_at, "unterminated item")
     if not labels:
-        raise AnnotationError(path, "label map has no item")
+        raise AvaInputError(path, None, "label map has no entries")
+    if expected_classes is not None and len(labels) != expected_classes:
+        raise AvaInputError(path, None, f"label map has {len(labels)} entries, expected {expected_classes}")
     return labels

@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = [
     "DataError",
     "AnnotationError",
+    "AvaInputError",
     "VideoDecodeError",
     "TooManyBadVideosError",
     "EmptySplitError",
@@ -49,6 +50,25 @@ class AnnotationError(DataError):
         if field is not None:
             where += f"field {field!r}: "
         super().__init__(path, where + message)
+
+
+class AvaInputError(AnnotationError):
+    """A malformed AVA file: label map, excluded timestamps, ground-truth or detection CSV.
+
+    Raised by the one AVA file reader (:mod:`model.data.ava_labelmap`,
+    :func:`model.data.ava_annotations.read_excluded`) and by the evaluator
+    (:mod:`model.eval.ava_io`). ``path`` and ``line`` (1-based, ``None`` for the whole file)
+    locate it; the message reads ``FILE:LINE: message``, the form compilers and the
+    evaluator's CLI print, so an editor can jump to it.
+    """
+
+    def __init__(self, path: object, line: int | None, message: str, *, field: str | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        ValueError.__init__(self, f"{where}: {message}")
 
 
 class VideoDecodeError(DataError):

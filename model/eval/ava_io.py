@@ -28,12 +28,15 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from model.data.ava_annotations import read_excluded as read_exclusions
+from model.data.ava_labelmap import read_label_map
+from model.data.errors import AvaInputError
 
 __all__ = [
     "AvaInputError",
@@ -53,17 +56,6 @@ AVA_EVALUATED_CLASSES = 60
 DETECTION_BLOCK_BYTES = 16 << 20  # ~260k rows per streamed block
 
 PathLike = str | os.PathLike[str]
-
-
-class AvaInputError(ValueError):
-    """A malformed AVA evaluation input; ``path`` and ``line`` (1-based) locate it."""
-
-    def __init__(self, path: object, line: int | None, message: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
 
 
 #: Timestamps are keyed in 32 bits (``video << 32 | timestamp + 2**31``); the official evaluator
@@ -110,46 +102,10 @@ class Tolerated:
                 "as the official evaluator does" for (path, kind), (count, line, official) in self.found.items()]
 
 
-_NAME = re.compile(r'^\s*(?:display_)?name:\s*"(?P<name>[^"]*)"')
-_ID = re.compile(r"^\s*(?:label_)?id:\s*(?P<id>\S+)\s*$")
-
-
 def read_labelmap(path: PathLike, *, expected_classes: int | None = AVA_EVALUATED_CLASSES) -> dict[int, str]:
-    """Return ``{action_id: name}`` in file order.
-
-    As the official reader, an ``id`` line closes an entry with the last ``name`` seen.
-    ``expected_classes`` (60 for AVA v2.x) guards against evaluating on the wrong file;
-    pass ``None`` to accept any size.
-    """
-    labels: dict[int, str] = {}
-    name: str | None = None
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AvaInputError(path, None, f"cannot read label map: {exc}") from exc
-    for number, text in enumerate(lines, start=1):
-        if m := _NAME.match(text):
-            if text.lstrip().startswith("display_name"):
-                continue
-            name = m.group("name")
-        elif m := _ID.match(text):
-            try:
-                class_id = int(m.group("id"))
-            except ValueError:
-                raise AvaInputError(path, number, f"label id {m.group('id')!r} is not an integer") from None
-            if name is None:
-                raise AvaInputError(path, number, f"label id {class_id} has no name before it")
-            if class_id in labels:
-                raise AvaInputError(path, number, f"label id {class_id} appears twice")
-            labels[class_id] = name
-            name = None
-    if not labels:
-        raise AvaInputError(path, None, "label map has no entries")
-    if expected_classes is not None and len(labels) != expected_classes:
-        raise AvaInputError(
-            path, None, f"label map has {len(labels)} entries, expected {expected_classes}"
-        )
-    return labels
+    """:func:`model.data.ava_labelmap.read_label_map` (the one reader), expecting the 60
+    evaluated classes unless told otherwise."""
+    return read_label_map(path, expected_classes=expected_classes)
 
 
 def _arrow_types(names: list[str]) -> dict[str, pa.DataType]:
@@ -416,21 +372,3 @@ def _check_boxes_and_scores(columns: dict[str, np.ndarray], path: object, *, sco
                     f"an infinite {kind} box coordinate", "scored as given")
     tolerated.check(path, (finite & ((boxes < 0.0) | (boxes > 1.0))).any(axis=1), first_line,
                     f"a {kind} box outside [0, 1]", "scored as given")
-
-
-def read_exclusions(path: PathLike) -> set[tuple[str, int]]:
-    """Excluded keyframes as ``{(video_id, second)}``; ``"0902"`` and ``"902"`` are the same."""
-    excluded: set[tuple[str, int]] = set()
-    try:
-        with open(path, newline="") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if len(row) != 2:
-                    raise AvaInputError(path, number, f"expected 2 columns (video_id,timestamp), got {len(row)}")
-                try:
-                    second = int(row[1])
-                except ValueError:
-                    raise AvaInputError(path, number, f"timestamp {row[1]!r} is not an integer") from None
-                excluded.add((row[0], second))
-    except OSError as exc:
-        raise AvaInputError(path, None, f"cannot read: {exc}") from exc
-    return excluded
