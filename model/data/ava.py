@@ -29,6 +29,9 @@ the final models). Timeline: keyframe ``timestamp`` is at video time
 a timestamp outside the movie is an ``AnnotationError``. A missing or undecodable movie is a
 ``VideoDecodeError`` (AVA has few movies; losing one silently would change the benchmark).
 
+Annotations are read by :func:`load_ava_annotations`, which the constructor calls unless given
+``annotations=`` already loaded (the test-time views of one split share one reading).
+
 Decoding is single-threaded by default (``decode_threads=1``, PySlowFast's default too): the
 parallelism comes from DataLoader workers, and frame threading delays the first frame after
 every seek (``bench/decode.py`` measures both).
@@ -36,6 +39,7 @@ every seek (``bench/decode.py`` measures both).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +50,13 @@ from torchvision.ops import box_iou
 from model.data import transforms as T
 from model.data.ava_annotations import (AvaBox, Keyframe, read_ava_boxes, read_coco_proposals,
                                         read_excluded)
-from model.data.ava_labelmap import AVA_NUM_CLASSES, read_label_map
+from model.data.ava_labelmap import (AVA_EVALUATED_LABEL_MAP_FILE, AVA_LABEL_MAP_FILE, AVA_NUM_CLASSES,
+                                     read_label_map)
 from model.data.clip_sampling import ClipSpec
 from model.data.decode import decode_frames, probe_video
 from model.data.errors import AnnotationError, EmptySplitError
 
-__all__ = ["AvaDataset", "tta_views"]
+__all__ = ["AvaAnnotations", "AvaDataset", "load_ava_annotations", "tta_views"]
 
 _GT_SPLITS = {"train": ("train",), "val": ("val",), "trainval": ("train", "val"), "test": ()}
 
@@ -62,7 +67,111 @@ def tta_views(scales: list[int] | tuple[int, ...], flip: bool) -> list[tuple[int
     return views + [(s, True) for s, _ in views] if flip else views
 
 
+@dataclass(frozen=True)
+class AvaAnnotations:
+    """What an :class:`AvaDataset` reads from ``annotations/`` for one split and mode: the
+    label map, the samples (keyframe, boxes) and where each keyframe was first read (to name
+    the file and line of a timestamp outside its movie). Load once with
+    :func:`load_ava_annotations` and share between datasets that differ only in their
+    transforms (the test-time augmentation views)."""
+
+    directory: Path
+    split: str
+    mode: str
+    label_map: dict[int, str]
+    samples: list[tuple[Keyframe, list[AvaBox]]]
+    sources: dict[Keyframe, tuple[Path, int]]
+
+
+def _label_map_path(annotations: Path, label_map: str | Path | None) -> Path:
+    """The given label map, else the 80-class file, else the 60 evaluated classes."""
+    if label_map:
+        return Path(label_map)
+    path = annotations / AVA_LABEL_MAP_FILE
+    return path if path.is_file() else annotations / AVA_EVALUATED_LABEL_MAP_FILE
+
+
+def load_ava_annotations(root: str | Path, split: str, *, mode: str = "train", proposals: str = "coco",
+                         proposal_score_thresh: float = 0.8, train_iou_thresh: float = 0.9,
+                         label_map: str | Path | None = None) -> AvaAnnotations:
+    """Read the label map, ground truth, excluded timestamps and person proposals of ``split``.
+
+    ``mode="train"``: every non-excluded keyframe with ground truth, its boxes the ground
+    truth plus each proposal above ``proposal_score_thresh`` overlapping a ground-truth box by
+    more than ``train_iou_thresh``; ``mode="test"``: every non-excluded keyframe with a
+    proposal above the threshold, its boxes those proposals.
+    """
+    if mode not in ("train", "test"):
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    if split not in _GT_SPLITS:
+        raise ValueError(f"split must be one of {sorted(_GT_SPLITS)}, got {split!r}")
+    if proposals not in ("coco", "csv"):
+        raise ValueError(f"proposals must be 'coco' or 'csv', got {proposals!r}")
+    annotations = Path(root) / "annotations"
+    label_path = _label_map_path(annotations, label_map)
+    labels = read_label_map(label_path)
+    bad = [i for i in labels if not 1 <= i <= AVA_NUM_CLASSES]
+    if bad:
+        raise AnnotationError(label_path, f"ids {bad} outside 1..{AVA_NUM_CLASSES}", field="id")
+    gt: dict[Keyframe, list[AvaBox]] = {}
+    excluded: set[Keyframe] = set()
+    kept_proposals: dict[Keyframe, list[AvaBox]] = {}
+    sources: dict[Keyframe, tuple[Path, int]] = {}
+    for part in _GT_SPLITS[split] or ("test",):
+        if part in _GT_SPLITS[split]:
+            gt_path = annotations / f"ava_{part}_v2.2.csv"
+            part_gt = read_ava_boxes(gt_path, label_ids=set(labels))
+            gt.update(part_gt)
+            sources.update({k: (gt_path, v[0].line) for k, v in part_gt.items()})
+            exclusions = annotations / f"ava_{part}_excluded_timestamps_v2.2.csv"
+            if exclusions.is_file():
+                excluded |= read_excluded(exclusions)
+        part_proposals, proposal_path = _read_proposals(annotations, part, proposals)
+        for key, boxes in part_proposals.items():
+            kept = [b for b in boxes if b.score > proposal_score_thresh]
+            sources.setdefault(key, (proposal_path, boxes[0].line))
+            if kept:
+                kept_proposals.setdefault(key, []).extend(kept)
+    if mode == "train":
+        keys = sorted(k for k in gt if k not in excluded)
+        samples = [(k, _train_boxes(gt[k], kept_proposals.get(k, []), train_iou_thresh)) for k in keys]
+    else:
+        keys = sorted(k for k in kept_proposals if k not in excluded)
+        samples = [(k, kept_proposals[k]) for k in keys]
+    if not samples:
+        raise EmptySplitError(annotations, f"split {split!r} ({mode}) has no keyframe with boxes")
+    return AvaAnnotations(annotations, split, mode, labels, samples, sources)
+
+
+def _read_proposals(annotations: Path, part: str, kind: str) -> tuple[dict[Keyframe, list[AvaBox]], Path]:
+    if kind == "coco":
+        path = annotations / f"ava_{part}_person_proposals.json"
+        return read_coco_proposals(path, annotations / f"ava_{part}_person_proposals_images.json"), path
+    path = annotations / f"ava_detection_{part}_boxes_and_labels.csv"
+    return read_ava_boxes(path, label_ids=None, predicted=True), path
+
+
+def _train_boxes(gt: list[AvaBox], proposals: list[AvaBox], iou_thresh: float) -> list[AvaBox]:
+    boxes = [(b.box, b.actions) for b in gt]
+    if proposals:
+        iou = box_iou(torch.tensor([p.box for p in proposals], dtype=torch.float64),
+                      torch.tensor([g.box for g in gt], dtype=torch.float64))
+        best, owner = iou.max(dim=1)
+        boxes += [(p.box, gt[int(o)].actions) for p, b, o in zip(proposals, best, owner)
+                  if b > iou_thresh]
+    return [AvaBox(box, -1, actions) for box, actions in boxes]
+
+
 class AvaDataset(Dataset):
+    """Keyframe clips of one split (see the module docstring).
+
+    ``annotations`` (from :func:`load_ava_annotations`) builds the dataset from annotations
+    already read, and then fixes ``split``, ``mode`` and the proposal options; without it they
+    are read here. ``train_jitter_scales`` has no default: the report's is [256, 340] (the
+    ``data:`` config), and a silent default would train another recipe. It is required in
+    ``mode="train"`` only, the one mode that jitters.
+    """
+
     def __init__(
         self,
         root: str | Path,
@@ -73,7 +182,7 @@ class AvaDataset(Dataset):
         alpha: int,
         pathways: str = "slowfast",
         mode: str = "train",
-        train_jitter_scales: tuple[int, int] = (256, 320),
+        train_jitter_scales: tuple[int, int] | None = None,
         train_crop_size: int = 224,
         test_scale: int = 256,
         flip: bool = False,
@@ -84,68 +193,27 @@ class AvaDataset(Dataset):
         timeline_start_s: int = 900,
         seed: int = 0,
         decode_threads: int = 1,
+        annotations: AvaAnnotations | None = None,
     ) -> None:
-        if mode not in ("train", "test"):
-            raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
-        if split not in _GT_SPLITS:
-            raise ValueError(f"split must be one of {sorted(_GT_SPLITS)}, got {split!r}")
-        if proposals not in ("coco", "csv"):
-            raise ValueError(f"proposals must be 'coco' or 'csv', got {proposals!r}")
+        if annotations is None:
+            annotations = load_ava_annotations(root, split, mode=mode, proposals=proposals,
+                                               proposal_score_thresh=proposal_score_thresh,
+                                               train_iou_thresh=train_iou_thresh, label_map=label_map)
+        elif (annotations.split, annotations.mode) != (split, mode):
+            raise ValueError(f"annotations were loaded for split {annotations.split!r} in mode "
+                             f"{annotations.mode!r}, not {split!r} in {mode!r}")
+        if mode == "train" and train_jitter_scales is None:
+            raise ValueError("train_jitter_scales is required in train mode (the report's [256, 340]: "
+                             "data.train_jitter_scales)")
         self.root, self.split, self.mode = Path(root), split, mode
         self.clip = ClipSpec(num_frames, sampling_rate, alpha, pathways)
-        self.train_jitter_scales = tuple(train_jitter_scales)
+        self.train_jitter_scales = tuple(train_jitter_scales) if train_jitter_scales is not None else None
         self.train_crop_size, self.test_scale, self.flip = train_crop_size, test_scale, flip
         self.timeline_start_s = timeline_start_s
         self.seed, self.epoch, self.decode_threads = seed, 0, decode_threads
-        annotations = self.root / "annotations"
-        label_path = Path(label_map) if label_map else annotations / "ava_action_list_v2.2.pbtxt"
-        if not label_map and not label_path.is_file():
-            label_path = annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
-        self.label_map = read_label_map(label_path)
-        bad = [i for i in self.label_map if not 1 <= i <= AVA_NUM_CLASSES]
-        if bad:
-            raise AnnotationError(label_path, f"ids {bad} outside 1..{AVA_NUM_CLASSES}",
-                                  field="id")
-        parts = _GT_SPLITS[split] or ("test",)
-        gt: dict[Keyframe, list[AvaBox]] = {}
-        excluded: set[Keyframe] = set()
-        kept_proposals: dict[Keyframe, list[AvaBox]] = {}
-        sources: dict[Keyframe, tuple[Path, int]] = {}
-        for part in parts:
-            if part in _GT_SPLITS[split]:
-                gt_path = annotations / f"ava_{part}_v2.2.csv"
-                part_gt = read_ava_boxes(gt_path, label_ids=set(self.label_map))
-                gt.update(part_gt)
-                sources.update({k: (gt_path, v[0].line) for k, v in part_gt.items()})
-                exclusions = annotations / f"ava_{part}_excluded_timestamps_v2.2.csv"
-                if exclusions.is_file():
-                    excluded |= read_excluded(exclusions)
-            part_proposals, proposal_path = self._read_proposals(annotations, part, proposals)
-            for key, boxes in part_proposals.items():
-                kept = [b for b in boxes if b.score > proposal_score_thresh]
-                sources.setdefault(key, (proposal_path, boxes[0].line))
-                if kept:
-                    kept_proposals.setdefault(key, []).extend(kept)
-        self._check_timestamps(sources)
-        if mode == "train":
-            keys = sorted(k for k in gt if k not in excluded)
-            self.samples = [(k, self._train_boxes(gt[k], kept_proposals.get(k, []),
-                                                  train_iou_thresh)) for k in keys]
-        else:
-            keys = sorted(k for k in kept_proposals if k not in excluded)
-            self.samples = [(k, kept_proposals[k]) for k in keys]
-        if not self.samples:
-            raise EmptySplitError(annotations, f"split {split!r} ({mode}) has no keyframe "
-                                  "with boxes")
-
-    @staticmethod
-    def _read_proposals(annotations: Path, part: str, kind: str):
-        if kind == "coco":
-            path = annotations / f"ava_{part}_person_proposals.json"
-            return read_coco_proposals(
-                path, annotations / f"ava_{part}_person_proposals_images.json"), path
-        path = annotations / f"ava_detection_{part}_boxes_and_labels.csv"
-        return read_ava_boxes(path, label_ids=None, predicted=True), path
+        self.label_map = annotations.label_map
+        self._check_timestamps(annotations.sources)
+        self.samples = annotations.samples
 
     def _check_timestamps(self, sources: dict[Keyframe, tuple[Path, int]]) -> None:
         durations: dict[str, float] = {}
@@ -158,17 +226,6 @@ class AvaDataset(Dataset):
                     path, f"timestamp {timestamp} is outside movie {video_id} (timeline "
                     f"{self.timeline_start_s}..{self.timeline_start_s + durations[video_id]:.1f}"
                     " s)", line=line, field="timestamp")
-
-    @staticmethod
-    def _train_boxes(gt: list[AvaBox], proposals: list[AvaBox], iou_thresh: float):
-        boxes = [(b.box, b.actions) for b in gt]
-        if proposals:
-            iou = box_iou(torch.tensor([p.box for p in proposals], dtype=torch.float64),
-                          torch.tensor([g.box for g in gt], dtype=torch.float64))
-            best, owner = iou.max(dim=1)
-            boxes += [(p.box, gt[int(o)].actions) for p, b, o in zip(proposals, best, owner)
-                      if b > iou_thresh]
-        return [AvaBox(box, -1, actions) for box, actions in boxes]
 
     def movie_path(self, video_id: str) -> Path:
         return self.root / "videos" / f"{video_id}.mp4"

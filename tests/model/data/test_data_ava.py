@@ -16,6 +16,7 @@ from model.data.decode import decode_frames
 from model.data.errors import AnnotationError, EmptySplitError
 
 CLIP = dict(num_frames=2, sampling_rate=4, alpha=4)
+JITTER = dict(train_jitter_scales=(256, 340))  # the report's, as configs/data/ava_v2.2.yaml
 
 
 def _gt_rows(root, split="train"):
@@ -102,8 +103,8 @@ def test_end_to_end_boxes_after_scale_crop_flip_in_training(ava_root):
 
 
 def test_training_adds_proposals_that_overlap_ground_truth(ava_root):
-    strict = AvaDataset(ava_root, "train", **CLIP, train_iou_thresh=1.01)
-    loose = AvaDataset(ava_root, "train", **CLIP, train_iou_thresh=0.5)
+    strict = AvaDataset(ava_root, "train", **CLIP, **JITTER, train_iou_thresh=1.01)
+    loose = AvaDataset(ava_root, "train", **CLIP, **JITTER, train_iou_thresh=0.5)
     gt_only = sum(len(b) for _, b in strict.samples)
     assert gt_only == len({tuple(r[:6]) for r in _gt_rows(ava_root)})
     added = sum(len(b) for _, b in loose.samples) - gt_only
@@ -165,7 +166,7 @@ def test_bad_ground_truth_row_names_file_line_and_field(ava_root, editable_copy,
     video_id = _gt_rows(ava_root)[0][0]
     line = _append_row(root, fields.format(v=video_id))
     with pytest.raises(AnnotationError) as error:
-        AvaDataset(root, "train", **CLIP)
+        AvaDataset(root, "train", **CLIP, **JITTER)
     assert f"ava_train_v2.2.csv: line {line}: {message}" in str(error.value)
 
 
@@ -184,12 +185,36 @@ def test_label_map_with_a_broken_line(ava_root, editable_copy):
     root = editable_copy(ava_root)
     path = root / "annotations" / "ava_action_list_v2.2.pbtxt"
     path.write_text(path.read_text().replace("  id: 5\n", "  id five\n", 1))
-    with pytest.raises(AnnotationError, match=r"ava_action_list_v2.2.pbtxt: line \d+: cannot"):
-        AvaDataset(root, "train", **CLIP)
+    with pytest.raises(AnnotationError, match=r"ava_action_list_v2.2.pbtxt:\d+: cannot"):
+        AvaDataset(root, "train", **CLIP, **JITTER)
 
 
 def test_empty_split(ava_root, editable_copy):
     root = editable_copy(ava_root)
     (root / "annotations" / "ava_val_v2.2.csv").write_text("")
     with pytest.raises(EmptySplitError, match="'val'"):
-        AvaDataset(root, "val", **CLIP, mode="train")
+        AvaDataset(root, "val", **CLIP, **JITTER, mode="train")
+
+
+def test_train_jitter_has_no_default(ava_root):
+    """The report's jitter is [256, 340]; a dataset must not quietly train with another."""
+    with pytest.raises(ValueError, match="train_jitter_scales is required"):
+        AvaDataset(ava_root, "train", **CLIP)
+    assert AvaDataset(ava_root, "val", **CLIP, mode="test").train_jitter_scales is None
+
+
+def test_dataset_from_annotations_loaded_once(ava_root, monkeypatch):
+    """The test-time views share one reading of the annotations; the dataset built from
+    them is the one the constructor builds from the files."""
+    import model.data.ava as ava
+
+    annotations = ava.load_ava_annotations(ava_root, "val", mode="test")
+    monkeypatch.setattr(ava, "load_ava_annotations", lambda *a, **k: pytest.fail("read again"))
+    views = [AvaDataset(ava_root, "val", **CLIP, mode="test", test_scale=scale, flip=flip,
+                        annotations=annotations) for scale, flip in ava.tta_views([60, 80], True)]
+    monkeypatch.undo()
+    direct = AvaDataset(ava_root, "val", **CLIP, mode="test", test_scale=60)
+    assert [k for k, _ in views[0].samples] == [k for k, _ in direct.samples]
+    assert views[0].label_map == direct.label_map and len(views) == 4
+    with pytest.raises(ValueError, match="loaded for split 'val' in mode 'test'"):
+        AvaDataset(ava_root, "val", **CLIP, **JITTER, mode="train", annotations=annotations)
