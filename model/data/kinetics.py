@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,10 @@ from model.data.clip_sampling import ClipSpec
 from model.data.decode import decode_frames, probe_video
 from model.data.errors import (AnnotationError, EmptySplitError, TooManyBadVideosError,
                                VideoDecodeError)
-from model.data.kinetics_annotations import (SPLIT_NAMES, kinetics_video_path,
+from model.data.kinetics_annotations import (SPLIT_NAMES, KineticsRow, kinetics_video_path,
                                              read_class_list, read_kinetics_csv)
 
-__all__ = ["KineticsDataset", "default_jitter_scales"]
+__all__ = ["KineticsAnnotations", "KineticsDataset", "default_jitter_scales", "load_kinetics_annotations"]
 
 log = logging.getLogger(__name__)
 _MAX_REPLACEMENTS = 10
@@ -55,7 +56,45 @@ def default_jitter_scales(num_frames: int, sampling_rate: float) -> tuple[int, i
     return (256, 360) if num_frames * sampling_rate > 64 else (256, 340)
 
 
+@dataclass(frozen=True)
+class KineticsAnnotations:
+    """What a :class:`KineticsDataset` reads from ``annotations/`` for one split: its rows
+    (labels checked against the class list) and the class names, index = class id. Load once
+    with :func:`load_kinetics_annotations` and share between datasets of the split."""
+
+    csv_path: Path
+    split: str
+    rows: list[KineticsRow]
+    classes: list[str]
+
+
+def load_kinetics_annotations(root: str | Path, split: str, *,
+                              class_list: str | Path | None = None) -> KineticsAnnotations:
+    """Read ``split``'s CSV and the class list (``class_list``, else ``classes.txt``, else the
+    sorted labels of ``train.csv``); a row whose label is not a class is an error naming its line."""
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
+    annotations = Path(root) / "annotations"
+    class_file = Path(class_list) if class_list else annotations / "classes.txt"
+    csv_path = annotations / f"{SPLIT_NAMES[split]}.csv"
+    rows = read_kinetics_csv(csv_path)
+    if class_file.is_file() or class_list:
+        classes = read_class_list(class_file)
+    else:
+        classes = sorted({r.label for r in read_kinetics_csv(annotations / "train.csv") if r.label is not None})
+    known = set(classes)
+    for row in rows:
+        if row.label is not None and row.label not in known:
+            raise AnnotationError(csv_path, f"label {row.label!r} is not in {class_file}",
+                                  line=row.line, field="label")
+    return KineticsAnnotations(csv_path, split, rows, classes)
+
+
 class KineticsDataset(Dataset):
+    """Clips of one Kinetics split (see the module docstring). ``annotations`` (from
+    :func:`load_kinetics_annotations`) builds it from annotations already read, and then fixes
+    ``split`` and ``class_list``; without it they are read here."""
+
     def __init__(
         self,
         root: str | Path,
@@ -75,11 +114,14 @@ class KineticsDataset(Dataset):
         class_list: str | Path | None = None,
         seed: int = 0,
         decode_threads: int = 1,
+        annotations: KineticsAnnotations | None = None,
     ) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
-        if split not in SPLIT_NAMES:
-            raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
+        if annotations is None:
+            annotations = load_kinetics_annotations(root, split, class_list=class_list)
+        elif annotations.split != split:
+            raise ValueError(f"annotations were loaded for split {annotations.split!r}, not {split!r}")
         self.root = Path(root)
         self.split, self.mode = split, mode
         self.clip = ClipSpec(num_frames, sampling_rate, alpha, pathways)
@@ -88,24 +130,14 @@ class KineticsDataset(Dataset):
         self.train_crop_size, self.test_crop_size = train_crop_size, test_crop_size
         self.num_clips, self.num_crops = (num_clips, num_crops) if mode == "test" else (1, 1)
         self.seed, self.epoch, self.decode_threads = seed, 0, decode_threads
-        annotations = self.root / "annotations"
-        class_file = Path(class_list) if class_list else annotations / "classes.txt"
-        csv_path = annotations / f"{SPLIT_NAMES[split]}.csv"
-        rows = read_kinetics_csv(csv_path)
-        if class_file.is_file() or class_list:
-            self.classes = read_class_list(class_file)
-        else:
-            self.classes = sorted({r.label for r in read_kinetics_csv(annotations / "train.csv")
-                                   if r.label is not None})
+        self.classes = annotations.classes
         class_ids = {name: i for i, name in enumerate(self.classes)}
+        csv_path, rows = annotations.csv_path, annotations.rows
         self.bad_videos = 0
         self._cap = (math.ceil(bad_video_cap * len(rows)) if isinstance(bad_video_cap, float)
                      else int(bad_video_cap))
         self.videos: list[tuple[Path, int]] = []
         for row in rows:
-            if row.label is not None and row.label not in class_ids:
-                raise AnnotationError(csv_path, f"label {row.label!r} is not in {class_file}",
-                                      line=row.line, field="label")
             path = kinetics_video_path(self.root, split, row)
             try:
                 if not path.is_file():

@@ -122,3 +122,19 @@ def test_empty_split(writable_kinetics):
         "label,youtube_id,time_start,time_end,split\n")
     with pytest.raises(EmptySplitError, match="validate.csv"):
         _dataset(writable_kinetics, "val", mode="test")
+
+
+def test_dataset_from_annotations_loaded_once(kinetics_root, monkeypatch):
+    """Train and test datasets of a split can share one reading of its annotations."""
+    import model.data.kinetics as kinetics
+
+    annotations = kinetics.load_kinetics_annotations(kinetics_root, "val")
+    monkeypatch.setattr(kinetics, "load_kinetics_annotations", lambda *a, **k: pytest.fail("read again"))
+    shared = [KineticsDataset(kinetics_root, "val", num_frames=4, sampling_rate=2, alpha=2, mode=mode,
+                              annotations=annotations) for mode in ("train", "test")]
+    monkeypatch.undo()
+    direct = _dataset(kinetics_root, "val", mode="test")
+    assert shared[1].videos == direct.videos and shared[1].classes == direct.classes
+    assert shared[0].videos == [(p, c) for p, c in direct.videos]
+    with pytest.raises(ValueError, match="loaded for split 'val', not 'train'"):
+        KineticsDataset(kinetics_root, "train", num_frames=4, sampling_rate=2, alpha=2, annotations=annotations)
