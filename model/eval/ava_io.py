@@ -125,7 +125,8 @@ def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
             dictionary = column.chunk(0).dictionary if column.num_chunks else pa.array([], pa.string())
             codes = (np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in column.chunks])
                      if column.num_chunks else np.zeros(0, dtype=np.int32))
-            columns[name] = pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=str))
+            columns[name] = pd.Categorical.from_codes(  # Arrow's indices are valid by construction
+                codes, categories=pd.Index(dictionary.to_pylist(), dtype=str), validate=False)
         else:
             columns[name] = column.to_numpy()
     return pd.DataFrame(columns, copy=False)

@@ -123,8 +123,12 @@ class DetectionStream:
         if counting:
             self._count_unknown(first_line, video_ids, keep & (video >= self._keyframes.num_groundtruth_videos))
         index = np.flatnonzero(keep)
-        return {"rank": self.ranks(kf[index]), "line": (first_line + index).astype(np.int64),
-                "action_id": action[index].astype(np.int32),
+        if len(index) == len(keep):  # every row kept (the usual block): no copies
+            index = slice(None)
+            lines = np.arange(first_line, first_line + len(keep), dtype=np.int64)
+        else:
+            lines = (first_line + index).astype(np.int64)
+        return {"rank": self.ranks(kf[index]), "line": lines, "action_id": action[index].astype(np.int32),
                 **{c: frame[c].to_numpy()[index] for c in ("score", "y1", "x1", "y2", "x2")}}
 
     def _count_unknown(self, first_line: int, video_ids: pd.Categorical, unknown: np.ndarray) -> None:
