@@ -11,6 +11,7 @@ each evaluator in its own fresh Python process (so peak RSS is its own) on the s
 Usage::
 
     .venv/bin/python bench/ava_eval.py [--movies 64] [--keyframes 900] [--workdir /tmp/ava_bench]
+    .venv/bin/python bench/ava_eval.py --profile [--workdir /tmp/ava_bench]   # ours only, by phase
 
 Prints a JSON summary and a Markdown table for bench/RESULTS.md. Wall time and peak RSS are
 measured inside each child around reading + evaluating (imports excluded from the time,
@@ -104,6 +105,53 @@ def run_child(which: str, workdir: Path) -> None:
                       "metrics": {k: (None if math.isnan(v) else float(v)) for k, v in metrics.items()}}))
 
 
+def profile_ours(workdir: Path, top: int = 12) -> None:
+    """Where our time goes: reading the detections alone, then ``frame_map`` by phase (the
+    cap includes the reading it streams), then cProfile's top functions by own time."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(REPO))
+    import model.eval.ava as ava
+    from model.eval.ava_io import Tolerated, iter_detection_batches
+
+    files = [str(workdir / f) for f in ("labelmap.pbtxt", "groundtruth.csv", "detections.csv", "excluded.csv")]
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    start, cpu_start = time.perf_counter(), cpu()
+    for _ in iter_detection_batches(files[2], tolerated=Tolerated()):
+        pass
+    print(f"read + validate the detections CSV alone: {time.perf_counter() - start:.2f} s wall, "
+          f"{cpu() - cpu_start:.2f} s CPU")
+    phases: dict[str, list[float]] = {}
+
+    def timed(name: str, function):
+        def run(*args, **kwargs):
+            start, cpu_start = time.perf_counter(), cpu()
+            result = function(*args, **kwargs)
+            spent = phases.setdefault(name, [0.0, 0.0])
+            spent[0] += time.perf_counter() - start
+            spent[1] += cpu() - cpu_start
+            return result
+        return run
+    for name, attribute in (("ground truth", "prepare_groundtruth"), ("read + cap (sort, group)", "cap_detections"),
+                            ("matching", "match_detections"), ("per-class AP", "per_class_ap")):
+        setattr(ava, attribute, timed(name, getattr(ava, attribute)))
+    profiler = cProfile.Profile()
+    start, cpu_start = time.perf_counter(), cpu()
+    profiler.enable()
+    ava.frame_map(files[1], files[2], files[0], files[3])
+    profiler.disable()
+    for name, (wall, cpu_seconds) in phases.items():
+        print(f"{name}: {wall:.2f} s wall, {cpu_seconds:.2f} s CPU")
+    print(f"frame_map (profiled): {time.perf_counter() - start:.2f} s wall, {cpu() - cpu_start:.2f} s CPU, "
+          f"1-min load {os.getloadavg()[0]:.1f}")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
 def measure(which: str, workdir: Path) -> dict[str, object]:
     done = subprocess.run([sys.executable, __file__, "--child", which, "--workdir", str(workdir)],
                           check=True, capture_output=True, text=True)
@@ -116,7 +164,12 @@ def main() -> None:
     parser.add_argument("--keyframes", type=int, default=900)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ava_bench"))
     parser.add_argument("--child", choices=("ours", "official"))
+    parser.add_argument("--profile", action="store_true",
+                        help="profile ours on the files already in --workdir (no official run)")
     args = parser.parse_args()
+    if args.profile:
+        profile_ours(args.workdir)
+        return
     if args.child:
         run_child(args.child, args.workdir)
         return
