@@ -158,3 +158,31 @@ def test_bad_row_deep_in_a_streamed_file_names_its_line(tmp_path, labelmap, monk
     with pytest.raises(AvaInputError, match=message) as info:
         _map(tmp_path, labelmap, ["v,0902,0.000,0.000,0.500,0.500,1,0"], rows, strict=strict)
     assert info.value.line == 200
+
+
+def test_one_reader_for_label_maps_and_exclusions_in_training_and_evaluation(tmp_path):
+    """Training and evaluation read the label map and the excluded timestamps with the same
+    code (official semantics); its error is the data layer's AnnotationError, naming file and line."""
+    from model.data.ava_annotations import read_excluded
+    from model.data.ava_labelmap import read_label_map
+    from model.data.errors import AnnotationError
+    from model.eval.ava_io import read_exclusions
+
+    path = tmp_path / "map.pbtxt"
+    path.write_text('item {\n  name: "stand"\n  display_name: "Stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n'
+                    '}\nitem {\n  name: "sit"\n  id: 11\n}\n')
+    assert read_label_map(path) == read_labelmap(path, expected_classes=None) == {12: "stand", 11: "sit"}
+    path.write_text('item {\n  name: "stand"\n  id: twelve\n}\n')
+    errors = []
+    for read in (read_label_map, lambda p: read_labelmap(p, expected_classes=None)):
+        with pytest.raises(AnnotationError) as info:
+            read(path)
+        assert isinstance(info.value, AvaInputError) and (info.value.path, info.value.line) == (str(path), 3)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] == f"{path}:3: label id 'twelve' is not an integer"
+    excluded = tmp_path / "excluded.csv"
+    excluded.write_text("vid_a,0902\nvid_a,902\nvid_b,1000\n")
+    assert read_excluded(excluded) == read_exclusions(excluded) == {("vid_a", 902), ("vid_b", 1000)}
+    excluded.write_text("vid_a,0902\nvid_a,0903,x\n")
+    with pytest.raises(AvaInputError, match=r"excluded.csv:2: expected 2 columns"):
+        read_excluded(excluded)
