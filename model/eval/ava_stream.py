@@ -78,12 +78,14 @@ class DetectionStream:
         self.unknown_video_rows = 0
         self.unknown_videos: set[str] = set()
         self.first_unknown: tuple[int, str] | None = None
+        self._validated: pd.DataFrame | None = None  # a DataFrame source, validated once
         self._first_pass = self._frames(tolerated)
         self._first_block = next(self._first_pass)  # an unreadable or empty file fails now, not mid-evaluation
 
     def _frames(self, tolerated: Tolerated) -> Iterator[tuple[int, pd.DataFrame]]:
         if isinstance(self._source, pd.DataFrame):
-            yield 1, validate_frame(self._source, self.name, scored=True, tolerated=tolerated)
+            self._validated = validate_frame(self._source, self.name, scored=True, tolerated=tolerated)
+            yield 1, self._validated
         else:
             yield from iter_detection_batches(self._source, tolerated=tolerated)
 
@@ -94,7 +96,7 @@ class DetectionStream:
             self._first_block = None
             yield from self._first_pass
         elif isinstance(self._source, pd.DataFrame):
-            yield 1, validate_frame(self._source, self.name, scored=True, tolerated=Tolerated(strict=False))
+            yield 1, self._validated
         else:
             yield from iter_detection_batches(self._source, tolerated=Tolerated(strict=False))
 
