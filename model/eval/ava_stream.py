@@ -70,7 +70,6 @@ class DetectionStream:
         self._source = source
         self._in_map = _in_label_map(class_ids)
         self._keyframes = keyframes
-        self._tolerated = tolerated
         self._strict = strict
         self.ranks = KeyframeRanks()
         self.passes = 0
