@@ -93,11 +93,11 @@ def test_a_valid_ava_submission_is_exported_with_its_provenance(db_url, session_
 
 
 def test_an_invalid_submission_is_refused_recorded_and_not_written(db_url, session_factory, tmp_path, capsys):
-    _build(session_factory, tmp_path, rows=[VALID_ROWS[0], "vid_a,0902,0.1,0.1,0.5,0.6,1,0.9"])
+    _build(session_factory, tmp_path, rows=[VALID_ROWS[0], "vid_a,0903,0.1,0.1,0.5,0.6,2,0.9"])
     exports = tmp_path / "exports"
     assert _export(db_url, exports, "bad.csv") == 1
     err = capsys.readouterr().err
-    assert "not a valid ava_csv submission" in err and "0903" in err
+    assert "not a valid ava_csv submission" in err and "action id 2" in err
     assert list(exports.rglob("*")) == []
     with session_scope(session_factory) as session:
         (submission,) = session.scalars(select(Submission)).all()
