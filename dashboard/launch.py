@@ -54,6 +54,18 @@ def streamlit_command(host: str = DEFAULT_HOST, port: int = 8501, db_url: str | 
     return argv
 
 
+def stop_process(process: subprocess.Popen, grace_s: float = 10) -> None:
+    """Terminate a server we started, and kill it if it has not exited after `grace_s`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start, warm, announce, wait. The CLI has already refused a non-loopback host without
     `--allow-remote`; run by hand, the launcher refuses it too."""
@@ -104,13 +116,7 @@ def _serve(command: list[str], host: str, port: int, *, warm: bool) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from dashboard.launch import DEFAULT_HOST, streamlit_command
+from dashboard.launch import DEFAULT_HOST, stop_process, streamlit_command
 
 __all__ = ["free_port", "running_dashboard", "wait_healthy", "DashboardStartError"]
 
@@ -54,12 +54,7 @@ def running_dashboard(db_url: str, runs_root: str | os.PathLike[str], *, host: s
                 warm_dashboard(base_url, timeout_s=timeout_s)
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def wait_healthy(process: subprocess.Popen, health_url: str, timeout_s: float, log_path: Path | None = None) -> None:

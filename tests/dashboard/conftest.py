@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.browser import launch_chromium
 from tests.dashboard.seed_dashboard import SeededDashboardDb, seed_dashboard_db
 
 APP = "dashboard/app.py"
@@ -23,3 +24,14 @@ def app_env(seeded_sqlite, monkeypatch) -> SeededDashboardDb:
     monkeypatch.setenv("ORCH_DB_URL", seeded_sqlite.url)
     monkeypatch.setenv("ORCH_RUNS_ROOT", str(seeded_sqlite.runs_root))
     return seeded_sqlite
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)  # FAILS (FileNotFoundError) without /usr/bin/chromium
+        yield chromium
+        chromium.close()

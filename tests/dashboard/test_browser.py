@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser import launch_chromium
 from model.data.ava_labelmap import AVA_ACTION_NAMES
 from dashboard.serve import running_dashboard
 
@@ -30,16 +29,6 @@ def dashboard_url(seeded_sqlite):
     with running_dashboard(seeded_sqlite.url, seeded_sqlite.runs_root,
                            log_path=ARTIFACTS / "streamlit.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)  # FAILS (FileNotFoundError) without /usr/bin/chromium
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.browser import launch_chromium
 from dashboard.serve import running_dashboard
 from tests.dashboard.real_run_shape import RealRunShape, seed_real_run_shape
 
@@ -51,16 +50,6 @@ def dashboard_url(real_run):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with running_dashboard(real_run.url, real_run.runs_root, log_path=ARTIFACTS / "streamlit-real-run.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)  # FAILS (FileNotFoundError) without /usr/bin/chromium
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

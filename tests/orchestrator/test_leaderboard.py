@@ -21,28 +21,37 @@ VAL_MAP = {f"evaluate.val.{PLUS}": 0.307, f"evaluate.val_single_scale.{PLUS}": 0
            "evaluate.val.sf8x8": 0.290, "ensemble.val": 0.343}
 
 
-@pytest.fixture(scope="module")
-def planned_db(tmp_path_factory) -> str:
-    """ensemble_ava planned at demo scale and recorded in SQLite, four val scores ingested."""
-    runs_root = tmp_path_factory.mktemp("leaderboard") / "runs"
+def _planned_with_val_metrics(runs_root: Path, experiment: str, val_metrics: dict[str, dict[str, float]]) -> str:
+    """`experiment` planned at demo scale and recorded in SQLite under `runs_root`, with the val
+    metrics of `val_metrics` (job name -> metric -> value) written as the jobs write them and
+    ingested; a result.json beside each."""
     url = f"sqlite:///{runs_root / 'orchestrator.sqlite'}"
     upgrade(url)
     engine = open_database(url)
     factory = make_session_factory(engine)
-    plan = plan_experiment(to_plain(compose_experiment("ensemble_ava", ["scale=demo", "cluster=local"])),
+    plan = plan_experiment(to_plain(compose_experiment(experiment, ["scale=demo", "cluster=local"])),
                            runs_root=runs_root)
     with session_scope(factory) as session:
         record_plan(session, plan)
     with session_scope(factory) as session:
-        for job in session.scalars(select(Job).where(Job.name.in_(list(VAL_MAP)))):
+        for job in session.scalars(select(Job).where(Job.name.in_(list(val_metrics)))):
             run_dir = Path(job.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            record = {"step": 0, "split": "val", "name": "frame_map", "value": VAL_MAP[job.name], "attempt": 1}
-            (run_dir / "metrics.jsonl").write_text(json.dumps(record) + "\n")
-            (run_dir / "result.json").write_text(json.dumps({"metrics": {"frame_map": VAL_MAP[job.name]}}))
+            metrics = val_metrics[job.name]
+            (run_dir / "metrics.jsonl").write_text("".join(
+                json.dumps({"step": 0, "split": "val", "name": name, "value": value, "attempt": 1}) + "\n"
+                for name, value in metrics.items()))
+            (run_dir / "result.json").write_text(json.dumps({"metrics": metrics}))
             ingest_job(session, job)
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="module")
+def planned_db(tmp_path_factory) -> str:
+    """ensemble_ava planned at demo scale and recorded in SQLite, four val scores ingested."""
+    return _planned_with_val_metrics(tmp_path_factory.mktemp("leaderboard") / "runs", "ensemble_ava",
+                                     {name: {"frame_map": value} for name, value in VAL_MAP.items()})
 
 
 def test_the_single_scale_row_is_labelled_and_not_an_ensemble_member(planned_db, capsys) -> None:
@@ -113,25 +122,8 @@ KINETICS_VAL = {"evaluate.val.sf8x8": {"top1": 0.70, "top5": 0.90},
 @pytest.fixture(scope="module")
 def kinetics_db(tmp_path_factory) -> str:
     """kinetics_challenge planned at demo scale, four val evaluations ingested (two partial)."""
-    runs_root = tmp_path_factory.mktemp("kinetics_board") / "runs"
-    url = f"sqlite:///{runs_root / 'orchestrator.sqlite'}"
-    upgrade(url)
-    engine = open_database(url)
-    factory = make_session_factory(engine)
-    plan = plan_experiment(to_plain(compose_experiment("kinetics_challenge", ["scale=demo", "cluster=local"])),
-                           runs_root=runs_root)
-    with session_scope(factory) as session:
-        record_plan(session, plan)
-    with session_scope(factory) as session:
-        for job in session.scalars(select(Job).where(Job.name.in_(list(KINETICS_VAL)))):
-            run_dir = Path(job.run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "metrics.jsonl").write_text("".join(
-                json.dumps({"step": 0, "split": "val", "name": name, "value": value, "attempt": 1}) + "\n"
-                for name, value in KINETICS_VAL[job.name].items()))
-            ingest_job(session, job)
-    engine.dispose()
-    return url
+    return _planned_with_val_metrics(tmp_path_factory.mktemp("kinetics_board") / "runs", "kinetics_challenge",
+                                     KINETICS_VAL)
 
 
 def test_kinetics_lists_jobs_with_top1_or_top5_and_ranks_those_without_challenge_error_last(
