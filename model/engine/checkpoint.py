@@ -20,7 +20,6 @@ State contents (``Trainer.state_dict`` in ``trainer.py`` builds it): ``format``,
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -30,7 +29,7 @@ from typing import Any
 
 import torch
 
-from model.atomic_files import atomic_write, atomic_write_bytes, atomic_write_json
+from contract.files import atomic_write, atomic_write_bytes, atomic_write_json, sha256_file
 
 __all__ = ["CheckpointError", "CheckpointStore", "describe_load_error", "load_checkpoint_file", "sha256_file"]
 
@@ -59,14 +58,6 @@ def describe_load_error(exc: BaseException) -> str:
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used (missing, corrupt, wrong contents); names the file."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_checkpoint_file(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

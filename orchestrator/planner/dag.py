@@ -24,11 +24,11 @@ paths only when the plan is recorded, because a reused upstream lives in another
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from contract.files import canonical_json
 from orchestrator.planner.config_types import check_config_types
 from orchestrator.planner.resolve import Resolver
 
@@ -80,10 +80,6 @@ class Plan:
 
     def by_name(self) -> dict[str, PlannedJob]:
         return {job.name: job for job in self.jobs}
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(config: Mapping[str, Any], upstream_hashes: Mapping[str, str]) -> str:

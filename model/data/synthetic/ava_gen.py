@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from model.data.ava_labelmap import AVA_ACTION_NAMES, AVA_EVALUATED_IDS, write_label_map
-from model.atomic_files import atomic_write_text
+from contract.files import atomic_write_text
 from model.data.synthetic.kinetics_gen import FRAME_SIZES
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import paint_rect, random_color, textured_background

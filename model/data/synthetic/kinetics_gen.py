@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from model.atomic_files import atomic_write_text
+from contract.files import atomic_write_text
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import (
     paint_diamond, paint_disk, paint_rect, random_color, textured_background,
