@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from model.atomic_files import atomic_write, atomic_write_json
+from contract.files import atomic_write, atomic_write_json
+from contract.run_dir import ErrorKind, StatusState
 
 __all__ = ["MetricsWriter", "NONDETERMINISTIC_NAMES", "StatusWriter", "TensorBoardWriter",
            "deterministic_view", "read_metrics"]
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 #: Metric names whose values depend on the machine's speed/memory, not on the computation.
 NONDETERMINISTIC_NAMES = frozenset({"clips_per_s", "data_wait_frac", "max_mem_mb"})
 
-STATES = ("running", "completed", "failed", "checkpointed")
-#: ``rank_lost`` is the one that is not deterministic: a process of a distributed job died.
-ERROR_KINDS = ("exception", "nan_loss", "bad_config", "bad_data", "rank_lost")
+#: ``status.json``'s words as tuples (``in`` on a str); defined once in ``contract.run_dir``.
+STATES: tuple[StatusState, ...] = tuple(StatusState)
+ERROR_KINDS: tuple[ErrorKind, ...] = tuple(ErrorKind)
 
 
 class MetricsWriter:
@@ -115,7 +116,8 @@ def deterministic_view(lines: Iterable[dict[str, Any]]) -> list[tuple[int, str, 
 class StatusWriter:
     """status.json, rewritten atomically: ``{"state","step","total_steps","message","eta_s"}``.
 
-    ``failed`` carries ``error_kind`` (one of ``ERROR_KINDS``) and the message.
+    ``state`` is a ``StatusState``; ``failed`` carries ``error_kind`` (an ``ErrorKind``) and the
+    message.
     """
 
     def __init__(self, path: Path, total_steps: int, attempt: int, enabled: bool = True) -> None:
@@ -134,9 +136,9 @@ class StatusWriter:
                                 "total_steps": int(self.total_steps), "message": message,
                                 "eta_s": None if eta_s is None else round(float(eta_s), 1),
                                 "attempt": self.attempt, "updated": round(time.time(), 3)}
-        if state == "failed":
+        if state == StatusState.FAILED:
             if error_kind not in ERROR_KINDS:
-                raise ValueError(f"failed status needs an error_kind in {ERROR_KINDS}")
+                raise ValueError(f"failed status needs an error_kind in {[kind.value for kind in ErrorKind]}")
             body["error_kind"] = error_kind
         body.update(extra)
         atomic_write_json(self.path, body)
