@@ -14,7 +14,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.db import Attempt, Experiment, Job, JobState, session_scope
+from contract.states import JobState
+from orchestrator.db import Attempt, Experiment, Job, session_scope
 from orchestrator.ingest import ingest_job
 
 # job name -> (kind, state, val metrics written at the final step)

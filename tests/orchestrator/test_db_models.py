@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.db import (Artifact, Attempt, AttemptTransition, Experiment, Job, JobState, Metric,
+from contract.states import JobState
+from orchestrator.db import (Artifact, Attempt, AttemptTransition, Experiment, Job, Metric,
                              session_scope)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from contract.states import JobState
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, write_label_map
 from orchestrator.cli import main
-from orchestrator.db import Experiment, Job, JobState, Submission, session_scope
+from orchestrator.db import Experiment, Job, Submission, session_scope
 
 VALID_ROWS = ["vid_a,0902,0.100,0.100,0.500,0.600,1,0.900000",
               "vid_a,0903,0.200,0.100,0.500,0.600,12,0.500000"]
