@@ -43,11 +43,11 @@ class EnsembleJob(RunDirJob):
         from model.eval.ensemble import ensemble_ava, ensemble_kinetics
 
         data = cfg.section("data")
-        split = str(cfg.require("data.split"))
+        split = cfg.spec.data.split
         paths = member_paths(cfg)
-        weights = cfg.get("ensemble.weights")
+        weights = cfg.spec.ensemble.weights
         metrics: dict[str, float] | None
-        if data["dataset"] == "ava":
+        if cfg.spec.data.dataset == "ava":
             detections = ensemble_ava({m: str(p) for m, p in paths.items()}, weights)
             out = self.run_dir / PREDICTIONS_DIR / f"{split}.csv"
             write_ava_detections(detections, out)

@@ -19,7 +19,7 @@ from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.ensemble import member_paths
 from jobs.errors import BadConfigError, BadDataError
-from jobs.predictions import read_kinetics_predictions
+from jobs.predictions import evaluation_labelmap, read_kinetics_predictions
 
 __all__ = ["ExportJob", "Job", "member_provenance"]
 
@@ -61,18 +61,16 @@ class ExportJob(RunDirJob):
         from model.eval.ava_io import read_ava_csv
         from model.eval.submission import write_ava_submission, write_kinetics_submission
 
-        fmt = str(cfg.require("export.format"))
-        data = cfg.section("data")
-        split = str(cfg.require("data.split"))
+        fmt = cfg.spec.export.format
+        split = cfg.spec.data.split
         source = member_paths(cfg)["ensemble"] if "ensemble" in cfg.require("inputs.predictions") \
             else next(iter(member_paths(cfg).values()))
-        annotations = Path(str(cfg.require("data.root"))) / "annotations"
-        name = f"{cfg.get('job.experiment', 'experiment')}_{split}"
+        annotations = Path(cfg.spec.data.root) / "annotations"
+        name = f"{cfg.spec.job.experiment}_{split}"
         folder = self.run_dir / SUBMISSION_DIR
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "ava_csv":
-            labelmap = annotations / str(data.get("labelmap") or
-                                         "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+            labelmap = annotations / evaluation_labelmap(cfg.spec.data.labelmap, cfg.path)
             keyframes = annotations / "ava_test_keyframes_v2.2.csv"
             for needed in (labelmap, keyframes):
                 if not needed.is_file():
@@ -94,7 +92,9 @@ class ExportJob(RunDirJob):
         else:
             raise BadConfigError(f"{cfg.path}: field 'export.format' must be ava_csv or "
                                  f"kinetics_json, got {fmt!r}")
-        members = cfg.get("inputs.member_predictions") or {}
+        members = cfg.spec.inputs.get("member_predictions")
+        if not isinstance(members, dict):
+            raise BadConfigError(f"{cfg.path}: field 'inputs.member_predictions' is missing or not a mapping")
         manifest = {
             "submission": str(target.relative_to(self.run_dir)),
             "submission_sha256": sha256_file(target), "format": fmt,

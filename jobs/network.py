@@ -29,7 +29,7 @@ def architecture(cfg: JobConfig) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into this job's network."""
     return {"name": str(cfg.require("model.name")), "task": str(cfg.require("model.task")),
             "num_classes": int(cfg.require("model.num_classes")),
-            "nl_context": bool(cfg.get("model.nl_context", False))}
+            "nl_context": bool(cfg.spec.model.nl_context)}
 
 
 def build_network(cfg: JobConfig) -> nn.Module:
@@ -37,7 +37,7 @@ def build_network(cfg: JobConfig) -> nn.Module:
     arch = architecture(cfg)
     try:
         return build(arch["name"], task=arch["task"], num_classes=arch["num_classes"],
-                     nl_context=arch["nl_context"], dropout=float(cfg.get("model.dropout", 0.5)),
+                     nl_context=arch["nl_context"], dropout=float(cfg.spec.model.dropout),
                      num_frames=int(cfg.require("data.num_frames")),
                      alpha=int(cfg.require("data.alpha")))
     except ValueError as exc:

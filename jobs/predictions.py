@@ -18,9 +18,9 @@ import pandas as pd
 
 from contract.files import atomic_write, atomic_write_bytes
 from contract.metric_names import AP_PREFIX, FRAME_MAP
-from jobs.errors import BadDataError
+from jobs.errors import BadConfigError, BadDataError
 
-__all__ = ["ava_annotation_paths", "read_kinetics_predictions", "score_ava", "score_kinetics",
+__all__ = ["ava_annotation_paths", "evaluation_labelmap", "read_kinetics_predictions", "score_ava", "score_kinetics",
            "write_ava_detections", "write_kinetics_predictions"]
 
 
@@ -35,14 +35,25 @@ def write_ava_detections(detections: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, ("\n".join(lines.tolist()) + "\n").encode() if len(frame) else b"")
 
 
+def evaluation_labelmap(labelmap: str | None, where: str | Path = "config") -> str:
+    """``data.labelmap``: the AVA 60-class evaluation map, a file name in ``<root>/annotations``.
+
+    The planner writes it from the dataset config (``configs/data/ava_v2.2.yaml``); a job has
+    no name of its own to fall back on, so a config without it is refused here, naming the field.
+    """
+    if not labelmap:
+        raise BadConfigError(f"{where}: field 'data.labelmap' is missing: the AVA evaluation needs its "
+                             "60-class label map")
+    return str(labelmap)
+
+
 def ava_annotation_paths(data_cfg: Mapping[str, Any], split: str) -> dict[str, Path]:
     """Ground truth, 60-class label map and exclusions of an AVA split (official names)."""
     annotations = Path(data_cfg["root"]) / "annotations"
     version = "v2.2"
-    labelmap = annotations / str(data_cfg.get("labelmap") or
-                                 f"ava_action_list_{version}_for_activitynet_2019.pbtxt")
+    labelmap = annotations / evaluation_labelmap(data_cfg.get("labelmap"))
     return {"groundtruth": annotations / f"ava_{split}_{version}.csv",
-            "labelmap": Path(labelmap),
+            "labelmap": labelmap,
             "exclusions": annotations / f"ava_{split}_excluded_timestamps_{version}.csv"}
 
 
