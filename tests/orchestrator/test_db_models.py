@@ -84,7 +84,24 @@ def test_deleting_an_experiment_cascades_in_the_database(session_factory):
 def test_foreign_keys_are_enforced(session_factory):
     with pytest.raises(IntegrityError):
         with session_scope(session_factory) as session:
-            session.add(Metric(job_id=424242, step=1, split="train", name="loss", value=1.0))
+            session.add(Artifact(job_id=424242, path="checkpoints/step_000001.pt", kind="checkpoint",
+                                 sha256="0" * 64, bytes=3))
+
+
+def test_metrics_have_no_foreign_key_and_go_with_their_job(session_factory):
+    """Revision 0005: no per-row check of the job at insert (ingest, the only writer, writes rows
+    of a job it has just read); deleting a job deletes its metrics, and only its own."""
+    with session_scope(session_factory) as session:
+        session.add(Metric(job_id=424242, step=1, split="train", name="loss", value=1.0))
+    with session_scope(session_factory) as session:
+        upstream, downstream = _experiment_with_two_jobs(session)
+        for job in (upstream, downstream):
+            session.add(Metric(job_id=job.id, step=1, split="val", name="frame_map", value=0.5))
+        upstream_id, downstream_id = upstream.id, downstream.id
+    with session_scope(session_factory) as session:
+        session.delete(session.get(Job, upstream_id))
+    with session_scope(session_factory) as session:
+        assert session.scalars(select(Metric.job_id).order_by(Metric.job_id)).all() == [downstream_id, 424242]
 
 
 def test_metric_natural_key_is_unique(session_factory):
