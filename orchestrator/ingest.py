@@ -93,7 +93,13 @@ def ingest_job(session: Session, job: Job) -> IngestReport:
 # any row already exists the savepoint is rolled back, and the batch goes through a
 # session-local staging table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING, whose
 # rowcount is exactly the new rows. Either way the batch is all-or-nothing.
-_PG_COPY_DIRECT = "COPY metrics (job_id, attempt_id, step, split, name, value, time) FROM STDIN"
+#
+# COPY in binary: psycopg packs the typed values in C instead of formatting text, and the
+# server reads the doubles as they are instead of parsing their decimal text; measured on
+# 200,000 rows, client CPU 0.05 s instead of 0.26 s and 25-35% less wall time.
+_PG_COPY_DIRECT = "COPY metrics (job_id, attempt_id, step, split, name, value, time) FROM STDIN (FORMAT BINARY)"
+# The binary types of the columns above, in order (``metrics``' and the staging table's).
+_PG_COPY_TYPES = ("int4", "int4", "int8", "varchar", "varchar", "float8", "float8")
 _PG_STAGING = """
     CREATE TEMP TABLE IF NOT EXISTS metrics_ingest_staging (
         job_id integer, attempt_id integer, step bigint, split varchar(32), name varchar(128),
@@ -116,9 +122,7 @@ def _insert_metric_rows_postgresql(driver_connection, rows: list[tuple]) -> int:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SAVEPOINT metrics_copy")
         try:
-            with cursor.copy(_PG_COPY_DIRECT) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_rows(cursor, _PG_COPY_DIRECT, rows)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT metrics_copy")
         else:
@@ -126,11 +130,17 @@ def _insert_metric_rows_postgresql(driver_connection, rows: list[tuple]) -> int:
             return len(rows)
         cursor.execute(_PG_STAGING)
         cursor.execute("TRUNCATE metrics_ingest_staging")
-        with cursor.copy("COPY metrics_ingest_staging FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy_rows(cursor, "COPY metrics_ingest_staging FROM STDIN (FORMAT BINARY)", rows)
         cursor.execute(_PG_MOVE)
         return cursor.rowcount
+
+
+def _copy_rows(cursor, statement: str, rows: list[tuple]) -> None:
+    with cursor.copy(statement) as copy:
+        copy.set_types(_PG_COPY_TYPES)
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
 
 
 # SQLite: executemany of plain tuples; sqlite3 sums the changed rows into rowcount.

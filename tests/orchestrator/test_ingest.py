@@ -208,3 +208,32 @@ def test_kill_9_mid_ingest_loses_and_duplicates_nothing(session_factory, db_url,
     with session_scope(session_factory) as session:
         assert session.scalar(select(func.count()).select_from(Metric).where(Metric.job_id == job_id)) == total
         assert session.get(Job, job_id).metrics_offset == (run_dir / "metrics.jsonl").stat().st_size
+
+
+def test_values_names_and_missing_fields_arrive_exactly(session_factory, tmp_path):
+    """Every field as the job wrote it, bit for bit, through both ways in: a batch of new rows
+    (PostgreSQL: binary COPY into the table) and a batch that overlaps stored rows (through the
+    staging table): doubles that decimal text would round, names with tabs, backslashes and
+    non-ASCII characters, a missing time and an attempt the database does not know."""
+    run_dir = tmp_path / "job"
+    job_id = _make_job(session_factory, run_dir)
+    written = [
+        {"step": 0, "split": "train", "name": "loss", "value": 0.1 + 0.2, "time": 1.7e9 + 1 / 3, "attempt": 1},
+        {"step": 1, "split": "val", "name": "ap/ré\tsume\\x", "value": 5e-324, "attempt": 7},
+        {"step": 2**62, "split": "val", "name": "top1", "value": -1.7976931348623157e308, "time": None},
+    ]
+    metrics = run_dir / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps(line) + "\n" for line in written[:2]))
+    assert _ingest(session_factory, job_id).metrics_inserted == 2
+    metrics.write_text("".join(json.dumps(line) + "\n" for line in written))  # replaced: overlaps
+    assert _ingest(session_factory, job_id).metrics_inserted == 1
+    with session_scope(session_factory) as session:
+        attempt_id = session.get(Job, job_id).attempts[0].id
+        stored = session.execute(select(Metric.step, Metric.split, Metric.name, Metric.value, Metric.time,
+                                        Metric.attempt_id).where(Metric.job_id == job_id)
+                                 .order_by(Metric.step)).all()
+    assert [tuple(row) for row in stored] == [
+        (0, "train", "loss", 0.1 + 0.2, 1.7e9 + 1 / 3, attempt_id),
+        (1, "val", "ap/ré\tsume\\x", 5e-324, None, None),
+        (2**62, "val", "top1", -1.7976931348623157e308, None, None),
+    ]
