@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "init_distributed", "shutdown_distributed"]
+__all__ = ["DistContext", "init_distributed"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,3 @@ def init_distributed(device: torch.device, timeout_s: int = 1800) -> DistContext
                                 world_size=world,
                                 timeout=datetime.timedelta(seconds=timeout_s))
     return DistContext(rank=rank, world_size=world, local_rank=local_rank)
-
-
-def shutdown_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

@@ -32,14 +32,16 @@ class RendezvousProbe:
         import torch.distributed as dist
         from submitit import JobEnvironment
 
-        from model.engine.distributed import init_distributed, shutdown_distributed
+        from model.engine.distributed import init_distributed
 
         context = init_distributed(torch.device("cpu"), timeout_s=60)
         total = torch.tensor([float(context.rank + 1)])
         dist.all_reduce(total)
         nodes_seen: list = [None] * context.world_size
         dist.all_gather_object(nodes_seen, os.environ["SLURMD_NODENAME"])
-        shutdown_distributed()
+        # As a training job ends (jobs.ranks.RankGuard.finish): every rank meets once more and
+        # the process group goes with the process.
+        dist.barrier()
         master_addr = os.environ["MASTER_ADDR"]
         report = {
             "rank": context.rank,
