@@ -5,7 +5,7 @@
    end to end (interpreter start included).
 2. Metrics ingest rate (rows/s) of `ingest_job` (reading metrics.jsonl, parsing, inserting)
    vs MLflow's `MlflowClient.log_batch` (the peer, in its own venv) into the same kind of
-   database, measured in the same run. Goal: >= 10x.
+   database, measured in the same run. Goal: >= 20x.
 
     .venv/bin/python bench/orchestrator.py --mlflow-python /tmp/mlflow-peer/bin/python
 
