@@ -20,8 +20,8 @@ from contract.files import atomic_write, atomic_write_bytes
 from contract.metric_names import AP_PREFIX, FRAME_MAP
 from jobs.errors import BadConfigError, BadDataError
 
-__all__ = ["ava_annotation_paths", "evaluation_labelmap", "read_kinetics_predictions", "score_ava", "score_kinetics",
-           "write_ava_detections", "write_kinetics_predictions"]
+__all__ = ["AVA_EVALUATION_LABELMAP", "ava_annotation_paths", "evaluation_labelmap", "read_kinetics_predictions",
+           "score_ava", "score_kinetics", "write_ava_detections", "write_kinetics_predictions"]
 
 
 def write_ava_detections(detections: pd.DataFrame, path: Path) -> None:
@@ -35,12 +35,16 @@ def write_ava_detections(detections: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, ("\n".join(lines.tolist()) + "\n").encode() if len(frame) else b"")
 
 
-def evaluation_labelmap(labelmap: str | None, where: str | Path = "config") -> str:
-    """``data.labelmap``: the AVA 60-class evaluation map, a file name in ``<root>/annotations``.
+#: The official name of AVA's 60-class evaluation map (ActivityNet 2019), in ``<root>/annotations``.
+#: The planner writes ``data.labelmap`` into the ensemble and export configs only; the
+#: training and evaluation configs have none (adding it would change their content hashes),
+#: so scoring from those falls back to this name.
+AVA_EVALUATION_LABELMAP = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 
-    The planner writes it from the dataset config (``configs/data/ava_v2.2.yaml``); a job has
-    no name of its own to fall back on, so a config without it is refused here, naming the field.
-    """
+
+def evaluation_labelmap(labelmap: str | None, where: str | Path = "config") -> str:
+    """``data.labelmap`` of a config that must carry it (export): the AVA 60-class evaluation
+    map, a file name in ``<root>/annotations``; a config without it is refused, naming the field."""
     if not labelmap:
         raise BadConfigError(f"{where}: field 'data.labelmap' is missing: the AVA evaluation needs its "
                              "60-class label map")
@@ -51,7 +55,7 @@ def ava_annotation_paths(data_cfg: Mapping[str, Any], split: str) -> dict[str, P
     """Ground truth, 60-class label map and exclusions of an AVA split (official names)."""
     annotations = Path(data_cfg["root"]) / "annotations"
     version = "v2.2"
-    labelmap = annotations / evaluation_labelmap(data_cfg.get("labelmap"))
+    labelmap = annotations / str(data_cfg.get("labelmap") or AVA_EVALUATION_LABELMAP)
     return {"groundtruth": annotations / f"ava_{split}_{version}.csv",
             "labelmap": labelmap,
             "exclusions": annotations / f"ava_{split}_excluded_timestamps_{version}.csv"}
