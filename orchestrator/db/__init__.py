@@ -17,7 +17,7 @@ from orchestrator.db.engine import (make_engine, make_session_factory, redact_ur
 from orchestrator.db.errors import (DatabaseError, DatabaseUnreachable, MigrationsNotFound,
                                     SchemaNotMigrated, SchemaTooNew)
 from orchestrator.db.models import (INDEXED_SPLIT, VAL_METRICS_INDEX, Artifact, Attempt, AttemptTransition, Base,
-                                    Experiment, Job, JobDependency, JobState, Metric, Submission, WatcherLease)
+                                    Experiment, Job, JobDependency, Metric, Submission, WatcherLease)
 from orchestrator.db.schema import check_schema, current_revision, head_revision, upgrade
 from orchestrator.db.types import utcnow
 
@@ -27,7 +27,7 @@ __all__ = [
     "head_revision", "utcnow",
     "DatabaseError", "DatabaseUnreachable", "SchemaNotMigrated", "SchemaTooNew",
     "MigrationsNotFound",
-    "Base", "JobState",
+    "Base",
     "Experiment", "Job", "JobDependency", "Attempt", "AttemptTransition", "Metric", "Artifact",
     "Submission", "WatcherLease", "INDEXED_SPLIT", "VAL_METRICS_INDEX",
 ]
