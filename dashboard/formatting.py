@@ -1,6 +1,6 @@
 """How the pages write times and durations: what people read, not what the database stores.
 
-One duration format for the whole project: `orchestrator.cost.render.format_duration`
+One duration format for the whole project: `orchestrator.durations.format_duration`
 (``5h 12m``, ``12m 30s``, ``45s``), the one `submit --dry-run` prints. Timestamps are stored in
 UTC with microseconds; the pages show them in the local time zone to the second, and keep the
 full ISO value for the run page (`full_time`).
@@ -12,7 +12,7 @@ import datetime as dt
 
 import pandas as pd
 
-from orchestrator.cost.render import format_duration
+from orchestrator.durations import format_duration
 
 __all__ = ["format_duration", "duration_text", "local_time", "full_time"]
 

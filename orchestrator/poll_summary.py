@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from contract.states import QUEUED_STATES
+from orchestrator.durations import seconds_left
 
 
 @dataclass
@@ -62,8 +63,5 @@ class EtaTracker:
     def seconds_left(self, job_id: int, step: int | None, total: int | None, clock: float) -> float | None:
         if step is None or not total:
             return None
-        origin = self._origin.setdefault(job_id, (clock, step))
-        elapsed, advanced = clock - origin[0], step - origin[1]
-        if advanced <= 0 or elapsed <= 0:
-            return None
-        return (total - step) * elapsed / advanced
+        origin_clock, origin_step = self._origin.setdefault(job_id, (clock, step))
+        return seconds_left(step=step, total=total, since_step=origin_step, elapsed_s=clock - origin_clock)

@@ -6,16 +6,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.durations import format_duration
 from orchestrator.poll_summary import PollSummary
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    """The display's ETA column: `format_duration`, "-" where there is no estimate yet."""
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def render_summary(experiment: str, summary: PollSummary) -> Group:

@@ -16,6 +16,7 @@ import sys
 from contract.exit_codes import ExitCode
 from contract.states import JobState
 from orchestrator.commands.context import CommandError, add_database_arguments, open_engine
+from orchestrator.durations import format_duration
 
 S = JobState
 STATE_STYLES = {
@@ -29,15 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", nargs="?", help="experiment name (default: all)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_database_arguments(parser)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def format_hours(hours: float | None, unit: str | None) -> str:
@@ -108,7 +100,7 @@ def _print_table(rows) -> None:
         metric = f"{row.key_metric} {100 * row.key_metric_value:.2f}%" if row.key_metric_value is not None else ""
         state = f"[{STATE_STYLES.get(row.state, '')}]{row.state}[/]"
         table.add_row(row.experiment, row.job, row.kind, state, str(row.attempts), progress,
-                      format_duration(row.eta_seconds), metric, format_hours(row.estimate_hours, row.estimate_unit),
+                      ("" if row.eta_seconds is None else format_duration(row.eta_seconds)), metric, format_hours(row.estimate_hours, row.estimate_unit),
                       format_hours(row.used_hours, _unit(row)))
     console = Console()
     if not console.is_terminal:  # piped or captured: do not wrap names at 80 columns

@@ -7,23 +7,9 @@ tickets and grepped (``| grep ^total``), and a wrapped table cell would break al
 from __future__ import annotations
 
 from orchestrator.cost.estimate import PlanEstimate
+from orchestrator.durations import format_duration
 
 __all__ = ["format_bytes", "format_duration", "format_hours", "render_estimate"]
-
-
-def format_duration(seconds: float) -> str:
-    """``3d 04h``, ``5h 12m``, ``12m 30s``, ``45s``: two units, the largest first."""
-    seconds = max(0, int(round(seconds)))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def format_bytes(count: float) -> str:

@@ -13,6 +13,7 @@ from contract.metric_names import KEY_METRIC_BY_TASK
 from contract.states import JobState
 from orchestrator.db.models import Attempt, Experiment, Job
 from orchestrator.db.types import utcnow
+from orchestrator.durations import seconds_left
 from orchestrator.views.metrics import latest_metric_values
 
 __all__ = ["JobStatusRow", "job_status_rows", "estimate_eta_seconds", "corrupt_lines_message"]
@@ -62,13 +63,10 @@ def corrupt_lines_message(count: int, first_line_numbers) -> str:
 def estimate_eta_seconds(*, step: int | None, total: int | None, started_at: dt.datetime | None,
                          resumed_from_step: int | None, now: dt.datetime) -> float | None:
     """Remaining seconds at the current attempt's rate; None when there is no rate yet."""
-    if step is None or not total or started_at is None:
+    if started_at is None:
         return None
-    done_this_attempt = step - (resumed_from_step or 0)
-    elapsed = (now - started_at).total_seconds()
-    if done_this_attempt <= 0 or elapsed <= 0:
-        return None
-    return max(total - step, 0) * elapsed / done_this_attempt
+    return seconds_left(step=step, total=total, since_step=resumed_from_step,
+                        elapsed_s=(now - started_at).total_seconds())
 
 
 def job_status_rows(session: Session, experiment: str | None = None, *,

@@ -154,7 +154,7 @@ def test_times_and_durations_as_people_read_them():
     import datetime as dt
 
     from dashboard.formatting import duration_text, full_time, local_time
-    from orchestrator.cost.render import format_duration
+    from orchestrator.durations import format_duration
 
     stamp = dt.datetime(2026, 12, 5, 7, 20, 54, 72391)  # stored naive, in UTC
     assert local_time(stamp) == stamp.replace(tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -13,7 +13,7 @@ def test_eta_comes_from_the_observed_step_rate() -> None:
     assert eta.seconds_left(1, 10, 100, clock=0.0) is None  # first sight: no rate yet
     assert eta.seconds_left(1, 20, 100, clock=5.0) == 40.0  # 10 steps in 5 s, 80 left
     assert eta.seconds_left(2, None, 100, clock=5.0) is None
-    assert [format_eta(s) for s in (None, 42, 125, 7322)] == ["-", "42s", "2m05s", "2h02m"]
+    assert [format_eta(s) for s in (None, 42, 125, 7322)] == ["-", "42s", "2m 05s", "2h 02m"]
 
 
 def test_display_shows_done_total_running_steps_and_failures() -> None:
@@ -25,6 +25,6 @@ def test_display_shows_done_total_running_steps_and_failures() -> None:
     console.print(render_summary("ensemble_ava", summary))
     text = console.export_text()
     assert "10/34 done, 1 running, 1 queued, 21 waiting, 1 failed" in text
-    assert "12/48" in text and "1m30s" in text
+    assert "12/48" in text and "1m 30s" in text
     assert "PENDING?" in text  # an uncertain scheduler answer is shown as such
     assert "FAILED evaluate.val.sf8x8: nan_loss: loss is NaN at step 7" in text
