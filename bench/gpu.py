@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from jobs.training import ava_step, kinetics_step  # noqa: E402
-from model.atomic_files import atomic_write_text  # noqa: E402
+from contract.files import atomic_write_text  # noqa: E402
 from model.engine.batchnorm import group_batchnorm  # noqa: E402
 from model.engine.optim import build_sgd  # noqa: E402
 from model.engine.precision import Precision  # noqa: E402

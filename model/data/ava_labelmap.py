@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from model.atomic_files import atomic_write_text
+from contract.files import atomic_write_text
 from model.data.errors import AvaInputError
 
 __all__ = [

@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 #: Metric names whose values depend on the machine's speed/memory, not on the computation.
 NONDETERMINISTIC_NAMES = frozenset({"clips_per_s", "data_wait_frac", "max_mem_mb"})
 
-#: ``status.json``'s words as tuples (``in`` on a str); defined once in ``contract.run_dir``.
-STATES: tuple[StatusState, ...] = tuple(StatusState)
-ERROR_KINDS: tuple[ErrorKind, ...] = tuple(ErrorKind)
 
 
 class MetricsWriter:
@@ -130,14 +127,14 @@ class StatusWriter:
               error_kind: str | None = None, **extra: Any) -> None:
         if not self.enabled:
             return
-        if state not in STATES:
+        if state not in frozenset(StatusState):  # a frozenset: `in` with a plain str
             raise ValueError(f"unknown job state {state!r}")
         body: dict[str, Any] = {"state": state, "step": int(step),
                                 "total_steps": int(self.total_steps), "message": message,
                                 "eta_s": None if eta_s is None else round(float(eta_s), 1),
                                 "attempt": self.attempt, "updated": round(time.time(), 3)}
         if state == StatusState.FAILED:
-            if error_kind not in ERROR_KINDS:
+            if error_kind not in frozenset(ErrorKind):
                 raise ValueError(f"failed status needs an error_kind in {[kind.value for kind in ErrorKind]}")
             body["error_kind"] = error_kind
         body.update(extra)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from model.atomic_files import atomic_write_text
+from contract.files import atomic_write_text
 
 __all__ = ["Problem", "ValidationReport", "SubmissionError", "write_validated"]
 
