@@ -36,6 +36,7 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE  # noqa: E402
 from model.eval.ava import frame_map  # noqa: E402
 from model.eval.ava_io import read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
 from model.eval.ensemble import ensemble_ava  # noqa: E402
@@ -90,7 +91,7 @@ def read_seed(runs_root: Path, seed: int) -> SeedRun:
     return SeedRun(seed=seed, members=members, single_scale=single,
                    ensemble=_predictions(experiment_dir / ENSEMBLE_JOB),
                    groundtruth=read_ava_csv(annotations / "ava_val_v2.2.csv", scored=False),
-                   labelmap=read_labelmap(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"),
+                   labelmap=read_labelmap(annotations / AVA_EVALUATED_LABEL_MAP_FILE),
                    exclusions=read_exclusions(annotations / "ava_val_excluded_timestamps_v2.2.csv"))
 
 

@@ -19,8 +19,9 @@ import pandas as pd
 from contract.files import atomic_write, atomic_write_bytes
 from contract.metric_names import AP_PREFIX, FRAME_MAP
 from jobs.errors import BadConfigError, BadDataError
+from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE
 
-__all__ = ["AVA_EVALUATION_LABELMAP", "ava_annotation_paths", "evaluation_labelmap", "read_kinetics_predictions",
+__all__ = ["ava_annotation_paths", "evaluation_labelmap", "read_kinetics_predictions",
            "score_ava", "score_kinetics", "write_ava_detections", "write_kinetics_predictions"]
 
 
@@ -35,11 +36,9 @@ def write_ava_detections(detections: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, ("\n".join(lines.tolist()) + "\n").encode() if len(frame) else b"")
 
 
-#: The official name of AVA's 60-class evaluation map (ActivityNet 2019), in ``<root>/annotations``.
-#: The planner writes ``data.labelmap`` into the ensemble and export configs only; the
-#: training and evaluation configs have none (adding it would change their content hashes),
-#: so scoring from those falls back to this name.
-AVA_EVALUATION_LABELMAP = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+# The planner writes ``data.labelmap`` into the ensemble and export configs only; the training
+# and evaluation configs have none (adding it would change their content hashes), so scoring
+# from those falls back to the official 60-class evaluation map's name, in ``<root>/annotations``.
 
 
 def evaluation_labelmap(labelmap: str | None, where: str | Path = "config") -> str:
@@ -55,7 +54,7 @@ def ava_annotation_paths(data_cfg: Mapping[str, Any], split: str) -> dict[str, P
     """Ground truth, 60-class label map and exclusions of an AVA split (official names)."""
     annotations = Path(data_cfg["root"]) / "annotations"
     version = "v2.2"
-    labelmap = annotations / str(data_cfg.get("labelmap") or AVA_EVALUATION_LABELMAP)
+    labelmap = annotations / str(data_cfg.get("labelmap") or AVA_EVALUATED_LABEL_MAP_FILE)
     return {"groundtruth": annotations / f"ava_{split}_{version}.csv",
             "labelmap": labelmap,
             "exclusions": annotations / f"ava_{split}_excluded_timestamps_{version}.csv"}

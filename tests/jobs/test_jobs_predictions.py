@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import BadConfigError
-from jobs.predictions import AVA_EVALUATION_LABELMAP, ava_annotation_paths, evaluation_labelmap
+from jobs.predictions import ava_annotation_paths, evaluation_labelmap
+from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE
 from tests.jobs.demo_setup import planned_configs
 
 
@@ -23,9 +24,9 @@ def test_training_and_evaluation_configs_score_with_the_official_label_map(tmp_p
     for kind in ("finetune_ava", "evaluate"):
         data = next(config["data"] for config in configs.values() if config["job"]["kind"] == kind)
         assert "labelmap" not in data, kind  # the planner writes none: they need the fallback
-        assert ava_annotation_paths(data, "val")["labelmap"].name == AVA_EVALUATION_LABELMAP
+        assert ava_annotation_paths(data, "val")["labelmap"].name == AVA_EVALUATED_LABEL_MAP_FILE
     exported = next(config["data"] for config in configs.values() if config["job"]["kind"] == "export")
-    assert exported["labelmap"] == AVA_EVALUATION_LABELMAP
+    assert exported["labelmap"] == AVA_EVALUATED_LABEL_MAP_FILE
 
 
 def test_an_export_config_without_the_label_map_is_refused_naming_file_and_field():

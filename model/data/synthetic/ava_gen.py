@@ -48,8 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data.ava_labelmap import AVA_ACTION_NAMES, AVA_EVALUATED_IDS, write_label_map
 from contract.files import atomic_write_text
+from model.data.ava_labelmap import (AVA_ACTION_NAMES, AVA_EVALUATED_IDS, AVA_EVALUATED_LABEL_MAP_FILE,
+                                     AVA_LABEL_MAP_FILE, write_label_map)
 from model.data.synthetic.kinetics_gen import FRAME_SIZES
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import paint_rect, random_color, textured_background
@@ -208,10 +209,9 @@ def generate_ava(
     annotations = out_dir / "annotations"
     width, height = FRAME_SIZES[size]
     rng = np.random.default_rng(seed)
-    write_label_map(annotations / "ava_action_list_v2.2.pbtxt", tuple(AVA_ACTION_NAMES),
+    write_label_map(annotations / AVA_LABEL_MAP_FILE, tuple(AVA_ACTION_NAMES),
                     with_label_type=True)
-    write_label_map(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
-                    AVA_EVALUATED_IDS)
+    write_label_map(annotations / AVA_EVALUATED_LABEL_MAP_FILE, AVA_EVALUATED_IDS)
     for split, count in zip(SPLIT_MOVIES, movies):
         gt, excluded, keyframe_rows, images, detections, det_csv = (
             io.StringIO(), io.StringIO(), io.StringIO(), [], [], io.StringIO())
