@@ -1,12 +1,17 @@
-"""Export an experiment's test-server file: validate it, copy it into the exports folder with
-a provenance manifest, and record a Submission row.
+"""Export an experiment's test-server file: check it is the file its export job validated,
+copy it into the exports folder with one provenance manifest, and record a Submission row.
 
 The file itself is written by the experiment's `export` job (kind "export", e.g.
-`export.test`) under `<run_dir>/submission/`. This step never writes an invalid file: the
-source is validated with `model.eval.submission` (imported only here: it needs pandas), and
-an invalid one is recorded as a failed Submission and refused. The manifest lists, for each
-ensemble member, the checkpoint it came from with its sha256 and the sha256 of the job
-configs, so a submitted number can be traced to the exact weights.
+`export.test`) under `<run_dir>/submission/`, together with `<run_dir>/manifest.json`: the
+file's sha256, the validator's report, and each member's predictions, checkpoint and configs
+with their sha256 (see jobs/export.py). The job validated the file before writing it; this
+step does not validate it again. It reads the job's manifest, refuses a file whose sha256 is
+not the manifest's (changed since it was validated), takes the validation report from the
+manifest, and writes the exported manifest as the job's manifest, unchanged, plus what only
+the database knows under `lineage` (experiment, scale, the export job and its config sha256,
+each member's jobs with their kinds and content hashes). An invalid report is recorded as a
+failed Submission and refused. `revalidate=` checks the file again against other reference
+files with the same validator (`model.eval.submission`, imported only then: it needs pandas).
 """
 
 from __future__ import annotations
@@ -29,10 +34,18 @@ from contract.states import FINISHED_STATES, JobState
 from orchestrator.db.models import Experiment, Job, Submission
 from orchestrator.export_paths import ExportPathError, resolve_export_path
 
-__all__ = ["ExportError", "InvalidSubmission", "ExportPathError", "ExportResult", "ValidationInputs",
-           "export_experiment", "config_sha256", "SUBMISSION_SUFFIX"]
+__all__ = ["ExportError", "InvalidSubmission", "StrictRefusal", "ExportPathError", "ExportResult",
+           "ValidationInputs", "export_experiment", "config_sha256", "read_job_manifest",
+           "JOB_MANIFEST_FILE", "SUBMISSION_SUFFIX"]
 
 SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
+#: The manifest the export job writes in its run directory (jobs/export.py).
+JOB_MANIFEST_FILE = "manifest.json"
+#: The fields of the job's manifest this step relies on.
+_JOB_MANIFEST_FIELDS = ("submission", "submission_sha256", "format", "validation")
+#: Every AVA v2.2 test keyframe, in ``<data.root>/annotations`` (the official file name), and
+#: the file of bare test video ids the older releases shipped instead.
+_AVA_TEST_KEYFRAMES_FILES = ("ava_test_keyframes_v2.2.csv", "ava_test_v2.2.txt")
 
 
 class ExportError(ValueError):
@@ -47,10 +60,14 @@ class InvalidSubmission(RuntimeError):
         self.report = report
 
 
+class StrictRefusal(InvalidSubmission):
+    """`strict=True` and the (valid) report has warnings; nothing is written or recorded."""
+
+
 @dataclass
 class ValidationInputs:
-    """Reference files for the validators; each defaults to the dataset's annotations folder
-    (`<data.root>/annotations/...`, see docs/orchestrator.md)."""
+    """Reference files for an explicit re-validation (`revalidate=`); each defaults to the
+    dataset's annotations folder (`<data.root>/annotations/...`, see docs/orchestrator.md)."""
 
     labelmap: str | None = None
     test_keyframes: str | None = None
@@ -65,6 +82,7 @@ class ExportResult:
     sha256: str
     validation: dict[str, Any]
     members: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def config_sha256(config: dict[str, Any]) -> str:
@@ -90,13 +108,41 @@ def _producing_run_dir(job: Job) -> Path:
     return Path(job.run_dir)
 
 
-def _submission_source(job: Job, fmt: str) -> Path:
-    folder = _producing_run_dir(job) / SUBMISSION_DIR
-    suffix = SUBMISSION_SUFFIX[fmt]
-    files = sorted(p for p in folder.glob(f"*{suffix}") if p.is_file() and not p.is_symlink()) if folder.is_dir() else []
-    if len(files) != 1:
-        raise ExportError(f"{job.name}: expected one *{suffix} file in {folder}, found {len(files)}")
-    return files[0]
+def read_job_manifest(job: Job) -> tuple[Path, dict[str, Any]]:
+    """(path, content) of the export job's `manifest.json`; an ``ExportError`` naming the file
+    when it is missing, unreadable, not a JSON object, or lacks a field this step reads."""
+    path = _producing_run_dir(job) / JOB_MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{job.name}: {path} is missing; the export job writes it with the submission "
+                          "(run the job again)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(f"{job.name}: cannot read {path}: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ExportError(f"{job.name}: {path} is not a JSON object")
+    for name in _JOB_MANIFEST_FIELDS:
+        if name not in manifest:
+            raise ExportError(f"{job.name}: {path} has no field {name!r}")
+    if not isinstance(manifest["validation"], dict) or "ok" not in manifest["validation"]:
+        raise ExportError(f"{job.name}: {path}: field 'validation' is not a validation report")
+    return path, manifest
+
+
+def _submission_source(job: Job, manifest_path: Path, manifest: dict[str, Any], fmt: str) -> Path:
+    """The file the manifest names, which must be a regular file in the job's submission folder."""
+    run_dir = _producing_run_dir(job)
+    folder = (run_dir / SUBMISSION_DIR).resolve()
+    named = run_dir / str(manifest["submission"])
+    if named.is_symlink() or not named.resolve().is_relative_to(folder):
+        raise ExportError(f"{manifest_path}: field 'submission' ({manifest['submission']!r}) is not a file "
+                          f"in {run_dir / SUBMISSION_DIR}")
+    if not named.is_file():
+        raise ExportError(f"{manifest_path}: the submission {named} is missing")
+    if manifest["format"] != fmt or named.suffix != SUBMISSION_SUFFIX[fmt]:
+        raise ExportError(f"{manifest_path}: {named.name} in format {manifest['format']!r}, but {job.name} "
+                          f"exports {fmt!r}")
+    return named
 
 
 def _validate(source: Path, fmt: str, data: dict[str, Any], inputs: ValidationInputs) -> dict[str, Any]:
@@ -112,15 +158,14 @@ def _validate(source: Path, fmt: str, data: dict[str, Any], inputs: ValidationIn
 
 def _validate_against_references(source: Path, fmt: str, data: dict[str, Any],
                                  inputs: ValidationInputs) -> dict[str, Any]:
+    from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE
     from model.eval import submission
 
     annotations = Path(str(data.get("root", "."))) / "annotations"
     if fmt == "ava_csv":
-        labelmap = inputs.labelmap or annotations / str(data.get("labelmap") or
-                                                        "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
-        keyframes = inputs.test_keyframes or next(
-            (p for p in (annotations / "ava_test_keyframes_v2.2.csv", annotations / "ava_test_v2.2.txt")
-             if p.is_file()), annotations / "ava_test_keyframes_v2.2.csv")
+        labelmap = inputs.labelmap or annotations / str(data.get("labelmap") or AVA_EVALUATED_LABEL_MAP_FILE)
+        candidates = [annotations / name for name in _AVA_TEST_KEYFRAMES_FILES]
+        keyframes = inputs.test_keyframes or next((p for p in candidates if p.is_file()), candidates[0])
         for path in (labelmap, keyframes):
             if not Path(path).is_file():
                 raise ExportError(f"validation needs {path} (pass --labelmap / --test-keyframes)")
@@ -168,7 +213,10 @@ def _latest_checkpoint(job: Job) -> Path | None:
 
 
 def _members(job: Job) -> dict[str, Any]:
-    """member -> the checkpoint it came from (nearest upstream job with one) + config hashes.
+    """member -> its lineage in the database: the job whose checkpoint it came from (nearest
+    upstream job with one) and every job of the lineage with its kind, content hash and config
+    sha256. The checkpoint file and its sha256 are the job manifest's (the one the member's
+    evaluation read), not repeated here.
 
     The member's lineage is its own jobs (``*.<member>``) and everything upstream of them:
     the pretraining a member was initialised from is named after its backbone
@@ -185,23 +233,38 @@ def _members(job: Job) -> dict[str, Any]:
                               f"{', '.join(j.name for j in own) or 'none'})")
         lineage = sorted({j.id: j for j in [*own, *_upstream(*own)]}.values(), key=lambda j: j.id)
         source = trained[-1]
-        checkpoint = _latest_checkpoint(source)
         members[member] = {
-            "checkpoint_job": source.name, "checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
-            "config_sha256": config_sha256(source.config),
+            "checkpoint_job": source.name, "checkpoint_job_config_sha256": config_sha256(source.config),
             "jobs": {j.name: {"kind": j.kind, "content_hash": j.content_hash, "config_sha256": config_sha256(j.config)}
                      for j in lineage}}
     return members
 
 
-def export_experiment(session: Session, experiment_name: str, out: str | os.PathLike[str], *,
-                      exports_root: Path, inputs: ValidationInputs | None = None,
-                      overwrite: bool = False) -> ExportResult:
-    """Validate, copy and record; raises ExportError / ExportPathError / InvalidSubmission.
+def _problem_summary(report: dict[str, Any]) -> str:
+    problems = report.get("problems") or []
+    first = "; ".join(f"line {p['line']}: {p['message']}" if p.get("line") else p["message"] for p in problems[:3])
+    return f"({len(problems)} problems): {first}"
 
-    Files are complete or absent: both are written to temp files first and moved in place
-    only after validation; the Submission row is committed after the moves (and the moves
-    are undone if the commit fails).
+
+def _submission_members(job_manifest: dict[str, Any], lineage: dict[str, Any]) -> dict[str, Any]:
+    """`Submission.members`: per member, the job manifest's entry (predictions, checkpoint,
+    configs with sha256) with the database lineage beside it."""
+    from_job = job_manifest.get("members") if isinstance(job_manifest.get("members"), dict) else {}
+    return {name: {**(from_job.get(name) or {}), **lineage.get(name, {})} for name in {*from_job, *lineage}}
+
+
+def export_experiment(session: Session, experiment_name: str, out: str | os.PathLike[str], *,
+                      exports_root: Path, revalidate: ValidationInputs | None = None,
+                      strict: bool = False, overwrite: bool = False) -> ExportResult:
+    """Check, copy and record; raises ExportError / ExportPathError / InvalidSubmission
+    (StrictRefusal when ``strict`` and the report has warnings).
+
+    The job's manifest says which file was validated and how: a file whose sha256 differs is
+    refused before anything is written. ``revalidate`` validates the file again against those
+    reference files (same validator); its report then decides, and goes into the exported
+    manifest beside the job's. Files are complete or absent: both are written to temp files
+    first and moved in place last; the Submission row is committed after the moves (and the
+    moves are undone if the commit fails).
     """
     experiment = session.scalars(select(Experiment).where(Experiment.name == experiment_name)).one_or_none()
     if experiment is None:
@@ -211,26 +274,41 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
     fmt = str((job.config.get("export") or {}).get("format") or "")
     if fmt not in SUBMISSION_SUFFIX:
         raise ExportError(f"{job.name}: unknown export format {fmt!r} (known: {', '.join(SUBMISSION_SUFFIX)})")
-    source = _submission_source(job, fmt)
-    validation = _validate(source, fmt, dict(job.config.get("data") or {}), inputs or ValidationInputs())
+    job_manifest_path, job_manifest = read_job_manifest(job)
+    source = _submission_source(job, job_manifest_path, job_manifest, fmt)
     digest = sha256_file(source)
-    if not validation.get("ok"):
+    if digest != job_manifest["submission_sha256"]:
+        raise ExportError(f"{source}: sha256 {digest[:12]}... is not the {job_manifest['submission_sha256'][:12]}... "
+                          f"that {job_manifest_path} recorded when the job validated it (the file changed since); "
+                          "run the export job again")
+    validation = dict(job_manifest["validation"])
+    revalidation = None
+    if revalidate is not None:
+        revalidation = _validate(source, fmt, dict(job.config.get("data") or {}), revalidate)
+    deciding = revalidation if revalidation is not None else validation
+    if not (validation.get("ok") and deciding.get("ok")):
+        invalid = validation if not validation.get("ok") else deciding
         session.add(Submission(experiment=experiment, path=str(source), format=fmt, sha256=digest,
-                               validation=validation, ok=False, members={}))
+                               validation=invalid, ok=False, members={}, manifest_path=str(job_manifest_path)))
         session.commit()
-        problems = validation.get("problems") or []
-        first = "; ".join(f"line {p['line']}: {p['message']}" if p.get("line") else p["message"] for p in problems[:3])
-        raise InvalidSubmission(f"{source} is not a valid {fmt} submission ({len(problems)} problems): {first}",
-                                validation)
-    members = _members(job)
+        raise InvalidSubmission(f"{source} is not a valid {fmt} submission {_problem_summary(invalid)}", invalid)
+    warnings = [str(w) for w in [*(validation.get("warnings") or []),
+                                 *((revalidation or {}).get("warnings") or [])]]
+    if strict and warnings:
+        raise StrictRefusal(f"{source}: refused with --strict, the validation report has {len(warnings)} "
+                            f"warning{'s' if len(warnings) != 1 else ''}: {warnings[0]}", deciding)
+    lineage_members = _members(job)
     manifest_path = target.with_name(target.name + ".manifest.json")
     if manifest_path.is_symlink() or (manifest_path.exists() and not overwrite):
         raise ExportPathError(f"{manifest_path} already exists (pass --force to replace it)")
-    manifest = {"experiment": experiment.name, "task": experiment.task, "scale": experiment.scale,
-                "format": fmt, "submission": target.name, "sha256": digest, "source": str(source),
-                "export_job": job.name, "export_config_sha256": config_sha256(job.config),
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "validation": validation,
-                "members": members}
+    lineage: dict[str, Any] = {
+        "experiment": experiment.name, "task": experiment.task, "scale": experiment.scale,
+        "export_job": job.name, "export_config_sha256": config_sha256(job.config),
+        "job_manifest": str(job_manifest_path), "source": str(source), "exported_as": target.name,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(), "members": lineage_members}
+    manifest = {**job_manifest, "lineage": lineage}
+    if revalidation is not None:
+        manifest["revalidation"] = revalidation
     with source.open("rb") as handle:
         copied = write_temporary(target, lambda out_handle: shutil.copyfileobj(handle, out_handle))
     manifest_tmp = write_temporary(manifest_path, lambda h: h.write(json.dumps(manifest, indent=1).encode()))
@@ -240,9 +318,10 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
         raise ExportError(f"{source} changed while it was being exported; run export again")
     replace_durably(copied, target)
     replace_durably(manifest_tmp, manifest_path)
+    members = _submission_members(job_manifest, lineage_members)
     try:
         session.add(Submission(experiment=experiment, path=str(target), format=fmt, sha256=digest,
-                               validation=validation, ok=True, members=members, manifest_path=str(manifest_path)))
+                               validation=deciding, ok=True, members=members, manifest_path=str(manifest_path)))
         session.commit()
     except BaseException:
         session.rollback()
@@ -250,4 +329,4 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
         manifest_path.unlink(missing_ok=True)
         raise
     return ExportResult(submission_path=target, manifest_path=manifest_path, sha256=digest,
-                        validation=validation, members=members)
+                        validation=deciding, members=members, warnings=warnings)
