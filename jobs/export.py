@@ -3,11 +3,15 @@
 Writes ``submission/<experiment>_<split>.csv`` (AVA, 60 evaluated classes, every test
 keyframe) or ``.json`` (Kinetics top-5 per test video) through ``model.eval.submission``,
 which validates before replacing the file atomically, and ``manifest.json``: for each member,
-its predictions, the checkpoint that produced them and the configs, each with its sha256.
+its predictions, the checkpoint that produced them and the configs, each with its sha256,
+and the validator's report. `python -m orchestrator export` reads that manifest (it does not
+validate again) and extends it with the database lineage. The report's warnings (e.g. test
+keyframes without a detection, which the official evaluator scores) go to the job log.
 """
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,10 @@ from jobs.ensemble import member_paths
 from jobs.errors import BadConfigError, BadDataError
 from jobs.predictions import evaluation_labelmap, read_kinetics_predictions
 
-__all__ = ["ExportJob", "Job", "member_provenance"]
+__all__ = ["AVA_TEST_KEYFRAMES_FILE", "ExportJob", "Job", "member_provenance"]
+
+#: Every AVA v2.2 test keyframe, in ``<data.root>/annotations`` (the official file name).
+AVA_TEST_KEYFRAMES_FILE = "ava_test_keyframes_v2.2.csv"
 
 
 def member_provenance(predictions: Path) -> dict[str, Any]:
@@ -71,7 +78,7 @@ class ExportJob(RunDirJob):
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "ava_csv":
             labelmap = annotations / evaluation_labelmap(cfg.spec.data.labelmap, cfg.path)
-            keyframes = annotations / "ava_test_keyframes_v2.2.csv"
+            keyframes = annotations / AVA_TEST_KEYFRAMES_FILE
             for needed in (labelmap, keyframes):
                 if not needed.is_file():
                     raise BadDataError(f"{needed}: needed to validate the AVA submission")
@@ -92,6 +99,10 @@ class ExportJob(RunDirJob):
         else:
             raise BadConfigError(f"{cfg.path}: field 'export.format' must be ava_csv or "
                                  f"kinetics_json, got {fmt!r}")
+        # Valid, yet worth reading before submitting (e.g. test keyframes without a detection):
+        # the job log is where whoever runs the experiment looks.
+        for message in report.warnings:
+            print(f"warning: {target}: {message}", file=sys.stderr)
         members = cfg.spec.inputs.get("member_predictions")
         if not isinstance(members, dict):
             raise BadConfigError(f"{cfg.path}: field 'inputs.member_predictions' is missing or not a mapping")
@@ -105,7 +116,8 @@ class ExportJob(RunDirJob):
         atomic_write_json(self.run_dir / "manifest.json", manifest)
         return {"kind": self.kind, "submission": manifest["submission"],
                 "submission_sha256": manifest["submission_sha256"], "valid": bool(report.ok),
-                "rows": report.rows, "covered": report.covered, "expected": report.expected}
+                "rows": report.rows, "covered": report.covered, "expected": report.expected,
+                "warnings": list(report.warnings)}
 
 
 Job = ExportJob
