@@ -83,6 +83,7 @@ class ExportJob(RunDirJob):
                 if not needed.is_file():
                     raise BadDataError(f"{needed}: needed to validate the AVA submission")
             target = folder / f"{name}.csv"
+            references = {"labelmap": str(labelmap), "test_keyframes": str(keyframes)}
             report = write_ava_submission(read_ava_csv(source, scored=True), target,
                                           labelmap=labelmap, test_keyframes=keyframes)
         elif fmt == "kinetics_json":
@@ -93,6 +94,8 @@ class ExportJob(RunDirJob):
             if not videos_file.is_file():
                 raise BadDataError(f"{videos_file}: needed to validate the Kinetics submission")
             target = folder / f"{name}.json"
+            references = {"classes": str(classes_file) if classes_file.is_file() else None,
+                          "test_videos": str(videos_file)}
             report = write_kinetics_submission(
                 probs, target, test_video_ids=_test_video_ids(videos_file), class_names=classes,
                 external_data_used=False)
@@ -112,6 +115,7 @@ class ExportJob(RunDirJob):
             "ensemble": member_provenance(source),
             "members": {str(m): member_provenance(Path(str(p))) for m, p in members.items()},
             "validation": report.to_dict(),
+            "references": references,  # what it was validated against: `export --revalidate`'s default
         }
         atomic_write_json(self.run_dir / "manifest.json", manifest)
         return {"kind": self.kind, "submission": manifest["submission"],

@@ -43,9 +43,6 @@ SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
 JOB_MANIFEST_FILE = "manifest.json"
 #: The fields of the job's manifest this step relies on.
 _JOB_MANIFEST_FIELDS = ("submission", "submission_sha256", "format", "validation")
-#: Every AVA v2.2 test keyframe, in ``<data.root>/annotations`` (the official file name), and
-#: the file of bare test video ids the older releases shipped instead.
-_AVA_TEST_KEYFRAMES_FILES = ("ava_test_keyframes_v2.2.csv", "ava_test_v2.2.txt")
 
 
 class ExportError(ValueError):
@@ -67,7 +64,7 @@ class StrictRefusal(InvalidSubmission):
 @dataclass
 class ValidationInputs:
     """Reference files for an explicit re-validation (`revalidate=`); each defaults to the
-    dataset's annotations folder (`<data.root>/annotations/...`, see docs/orchestrator.md)."""
+    file the export job validated against (its manifest's `references`)."""
 
     labelmap: str | None = None
     test_keyframes: str | None = None
@@ -145,37 +142,39 @@ def _submission_source(job: Job, manifest_path: Path, manifest: dict[str, Any], 
     return named
 
 
-def _validate(source: Path, fmt: str, data: dict[str, Any], inputs: ValidationInputs) -> dict[str, Any]:
+def _validate(source: Path, fmt: str, references: dict[str, Any], inputs: ValidationInputs) -> dict[str, Any]:
     """The validation report of ``source``; a malformed reference file (label map, test
     keyframes) is an ``ExportError`` naming its file and line, not a crash of the command."""
     try:
-        return _validate_against_references(source, fmt, data, inputs)
+        return _validate_against_references(source, fmt, references, inputs)
     except ExportError:
         raise
     except ValueError as error:  # AvaInputError and the keyframes reader name file and line
         raise ExportError(f"cannot validate {source.name}: {error}") from error
 
 
-def _validate_against_references(source: Path, fmt: str, data: dict[str, Any],
+def _reference(inputs: ValidationInputs, references: dict[str, Any], name: str) -> Path:
+    """The file given for ``name``, else the one the export job validated against."""
+    chosen = getattr(inputs, name) or references.get(name)
+    option = "--" + name.replace("_", "-")
+    if not chosen:
+        raise ExportError(f"validation needs {option}: the export job's manifest names no {name} file")
+    if not Path(chosen).is_file():
+        raise ExportError(f"validation needs {chosen} (pass {option})")
+    return Path(chosen)
+
+
+def _validate_against_references(source: Path, fmt: str, references: dict[str, Any],
                                  inputs: ValidationInputs) -> dict[str, Any]:
-    from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE
     from model.eval import submission
 
-    annotations = Path(str(data.get("root", "."))) / "annotations"
     if fmt == "ava_csv":
-        labelmap = inputs.labelmap or annotations / str(data.get("labelmap") or AVA_EVALUATED_LABEL_MAP_FILE)
-        candidates = [annotations / name for name in _AVA_TEST_KEYFRAMES_FILES]
-        keyframes = inputs.test_keyframes or next((p for p in candidates if p.is_file()), candidates[0])
-        for path in (labelmap, keyframes):
-            if not Path(path).is_file():
-                raise ExportError(f"validation needs {path} (pass --labelmap / --test-keyframes)")
+        labelmap = _reference(inputs, references, "labelmap")
+        keyframes = _reference(inputs, references, "test_keyframes")
         report = submission.validate_ava_submission(source, labelmap=labelmap, test_keyframes=keyframes)
     else:
-        classes_file = Path(inputs.classes or annotations / "classes.txt")
-        videos_file = Path(inputs.test_videos or annotations / "test.csv")
-        for path in (classes_file, videos_file):
-            if not path.is_file():
-                raise ExportError(f"validation needs {path} (pass --classes / --test-videos)")
+        classes_file = _reference(inputs, references, "classes")
+        videos_file = _reference(inputs, references, "test_videos")
         classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
         report = submission.validate_kinetics_submission(source, test_video_ids=_video_ids(videos_file),
                                                          class_names=classes)
@@ -284,7 +283,8 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
     validation = dict(job_manifest["validation"])
     revalidation = None
     if revalidate is not None:
-        revalidation = _validate(source, fmt, dict(job.config.get("data") or {}), revalidate)
+        references = job_manifest.get("references") if isinstance(job_manifest.get("references"), dict) else {}
+        revalidation = _validate(source, fmt, references, revalidate)
     deciding = revalidation if revalidation is not None else validation
     if not (validation.get("ok") and deciding.get("ok")):
         invalid = validation if not validation.get("ok") else deciding

@@ -7,9 +7,9 @@ records an invalid report (exit 1, the problems on stderr), prints the report's 
 (one line each, stderr), and writes the file with `PATH.manifest.json` (the job's manifest
 plus the database lineage) inside the exports folder: `--exports-root`, $ORCH_EXPORTS_ROOT,
 or `<runs_root>/exports`. PATH may not leave that folder (exit 2). `--strict` refuses a
-report with warnings (exit 1); `--revalidate` validates the file again against the dataset's
-reference files, or against those given with `--labelmap` / `--test-keyframes` / `--classes` /
-`--test-videos` (naming one implies `--revalidate`).
+report with warnings (exit 1); `--revalidate` validates the file again against those given
+with `--labelmap` / `--test-keyframes` / `--classes` / `--test-videos`, each defaulting to the
+file the job validated against (naming one implies `--revalidate`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="refuse a submission whose validation report has warnings")
     parser.add_argument("--revalidate", action="store_true",
-                        help="validate the file again, against the reference files below (default: the "
-                             "dataset's annotations), instead of trusting only the export job's report")
+                        help="validate the file again, against the reference files below (default: those the "
+                             "export job validated against), besides the export job's report")
     parser.add_argument("--labelmap", default=None, help="revalidate against this AVA evaluated-classes pbtxt")
     parser.add_argument("--test-keyframes", default=None,
                         help="revalidate against this AVA test keyframes CSV or test video ids")

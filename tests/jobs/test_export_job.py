@@ -43,6 +43,9 @@ def test_the_manifest_names_the_validated_file_with_its_hash_and_report(tmp_path
     assert manifest["submission_sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
     assert manifest["format"] == "ava_csv" and set(manifest["members"]) == {"m1"}
     assert manifest["validation"]["ok"] is True and manifest["validation"]["warnings"] == []
+    annotations = tmp_path / "ava" / "annotations"
+    assert manifest["references"] == {"labelmap": str(annotations / AVA_EVALUATED_LABEL_MAP_FILE),
+                                      "test_keyframes": str(annotations / "ava_test_keyframes_v2.2.csv")}
     assert submission.read_text().splitlines() == DETECTIONS[:2]
     assert "warning" not in capfd.readouterr().err
 

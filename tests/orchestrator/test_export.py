@@ -32,9 +32,11 @@ def _job_manifest(export_dir: Path, submission: Path, fmt: str, annotations: Pat
     from model.eval.submission import validate_ava_submission, validate_kinetics_submission
 
     if fmt == "ava_csv":
-        report = validate_ava_submission(submission, labelmap=annotations / "evaluated.pbtxt",
-                                         test_keyframes=annotations / "ava_test_keyframes_v2.2.csv")
+        references = {"labelmap": str(annotations / "evaluated.pbtxt"),
+                      "test_keyframes": str(annotations / "ava_test_keyframes_v2.2.csv")}
+        report = validate_ava_submission(submission, **references)
     else:
+        references = {"classes": str(annotations / "classes.txt"), "test_videos": str(annotations / "test.csv")}
         report = validate_kinetics_submission(submission, test_video_ids=["vid_x"], class_names=KINETICS_CLASSES)
     members = {member: {"predictions": f"/runs/evaluate.test.{member}/predictions/test.csv",
                         "predictions_sha256": "a" * 64, "config_sha256": "b" * 64,
@@ -43,7 +45,7 @@ def _job_manifest(export_dir: Path, submission: Path, fmt: str, annotations: Pat
     manifest = {"submission": str(submission.relative_to(export_dir)),
                 "submission_sha256": hashlib.sha256(submission.read_bytes()).hexdigest(), "format": fmt,
                 "ensemble": {"predictions": "/runs/ensemble.test/predictions/test.csv"},
-                "members": members, "validation": report.to_dict()}
+                "members": members, "validation": report.to_dict(), "references": references}
     (export_dir / "manifest.json").write_text(json.dumps(manifest))
     return manifest
 
@@ -231,6 +233,13 @@ def test_revalidation_is_opt_in_and_uses_the_given_reference_files(db_url, sessi
         assert _export(db_url, exports, "s.csv", *extra) == 1
         assert "is not a test keyframe" in capsys.readouterr().err
         assert list(exports.rglob("*")) == []
+    job_manifest = tmp_path / "runs" / "export.test" / "manifest.json"
+    content = json.loads(job_manifest.read_text())
+    job_manifest.write_text(json.dumps({k: v for k, v in content.items() if k != "references"}))
+    assert _export(db_url, exports, "s.csv", "--revalidate") == 2  # an older manifest: the files must be named
+    assert "validation needs --labelmap" in capsys.readouterr().err
+    job_manifest.write_text(json.dumps(content))
+    # By default, the files the job validated against, as they are now.
     assert _export(db_url, exports, "s.csv", "--revalidate") == 0
     manifest = json.loads((exports / "s.csv.manifest.json").read_text())
     assert manifest["revalidation"]["ok"] is True and manifest["validation"]["ok"] is True
