@@ -249,7 +249,7 @@ def _submission_members(job_manifest: dict[str, Any], lineage: dict[str, Any]) -
     """`Submission.members`: per member, the job manifest's entry (predictions, checkpoint,
     configs with sha256) with the database lineage beside it."""
     from_job = job_manifest.get("members") if isinstance(job_manifest.get("members"), dict) else {}
-    return {name: {**(from_job.get(name) or {}), **lineage.get(name, {})} for name in {*from_job, *lineage}}
+    return {name: {**(from_job.get(name) or {}), **lineage.get(name, {})} for name in sorted({*from_job, *lineage})}
 
 
 def export_experiment(session: Session, experiment_name: str, out: str | os.PathLike[str], *,
@@ -275,9 +275,9 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
         raise ExportError(f"{job.name}: unknown export format {fmt!r} (known: {', '.join(SUBMISSION_SUFFIX)})")
     job_manifest_path, job_manifest = read_job_manifest(job)
     source = _submission_source(job, job_manifest_path, job_manifest, fmt)
-    digest = sha256_file(source)
-    if digest != job_manifest["submission_sha256"]:
-        raise ExportError(f"{source}: sha256 {digest[:12]}... is not the {job_manifest['submission_sha256'][:12]}... "
+    digest, recorded = sha256_file(source), str(job_manifest["submission_sha256"])
+    if digest != recorded:
+        raise ExportError(f"{source}: sha256 {digest[:12]}... is not the {recorded[:12]}... "
                           f"that {job_manifest_path} recorded when the job validated it (the file changed since); "
                           "run the export job again")
     validation = dict(job_manifest["validation"])
