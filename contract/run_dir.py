@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 
 __all__ = ["CONFIG_FILE", "STATUS_FILE", "RESULT_FILE", "METRICS_FILE", "CHECKPOINTS_DIR", "PREDICTIONS_DIR",
-           "SUBMISSION_DIR", "LOGS_DIR", "ATTEMPT_FOLDER_PREFIX", "LOCK_FILE", "StatusState", "ErrorKind"]
+           "SUBMISSION_DIR", "MANIFEST_FILE", "LOGS_DIR", "ATTEMPT_FOLDER_PREFIX", "LOCK_FILE", "StatusState", "ErrorKind"]
 
 CONFIG_FILE = "config.yaml"
 STATUS_FILE = "status.json"
@@ -28,6 +28,9 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"
 SUBMISSION_DIR = "submission"
+#: The export job's provenance of its submission (validation report, members' checkpoints and
+#: configs with sha256), which `orchestrator export` extends with the database lineage.
+MANIFEST_FILE = "manifest.json"
 LOGS_DIR = "logs"
 #: ``logs/attempt_001/``: one submitit folder per attempt (a reused folder can hand a new
 #: attempt an old attempt's result pickle).

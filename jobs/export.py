@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from contract.files import atomic_write_json, sha256_file
-from contract.run_dir import CONFIG_FILE, SUBMISSION_DIR
+from contract.run_dir import CONFIG_FILE, MANIFEST_FILE, SUBMISSION_DIR
 from jobs.base import RunDirJob, run_cli
 from jobs.config import JobConfig
 from jobs.ensemble import member_paths
@@ -117,7 +117,7 @@ class ExportJob(RunDirJob):
             "validation": report.to_dict(),
             "references": references,  # what it was validated against: `export --revalidate`'s default
         }
-        atomic_write_json(self.run_dir / "manifest.json", manifest)
+        atomic_write_json(self.run_dir / MANIFEST_FILE, manifest)
         return {"kind": self.kind, "submission": manifest["submission"],
                 "submission_sha256": manifest["submission_sha256"], "valid": bool(report.ok),
                 "rows": report.rows, "covered": report.covered, "expected": report.expected,

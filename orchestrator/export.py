@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.files import canonical_json, replace_durably, sha256_file, write_temporary
-from contract.run_dir import CHECKPOINTS_DIR, SUBMISSION_DIR
+from contract.run_dir import CHECKPOINTS_DIR, MANIFEST_FILE, SUBMISSION_DIR
 from contract.states import FINISHED_STATES, JobState
 from orchestrator.db.models import Experiment, Job, Submission
 from orchestrator.export_paths import ExportPathError, resolve_export_path
@@ -40,7 +40,7 @@ __all__ = ["ExportError", "InvalidSubmission", "StrictRefusal", "ExportPathError
 
 SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
 #: The manifest the export job writes in its run directory (jobs/export.py).
-JOB_MANIFEST_FILE = "manifest.json"
+JOB_MANIFEST_FILE = MANIFEST_FILE  # the job's, in its run directory
 #: The fields of the job's manifest this step relies on.
 _JOB_MANIFEST_FIELDS = ("submission", "submission_sha256", "format", "validation")
 

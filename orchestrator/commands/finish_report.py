@@ -39,4 +39,6 @@ def report_finished_experiment(engine, experiment: str, runs_root) -> int:
         return 1
     print(f"submission: {result.submission_path} (validated; {len(result.members)} members, "
           f"manifest {result.manifest_path.name})")
+    for message in result.warnings:
+        print(f"warning: {result.submission_path.name}: {message}", file=sys.stderr)
     return 0

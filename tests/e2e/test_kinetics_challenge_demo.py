@@ -187,11 +187,11 @@ def test_the_exported_json_is_a_valid_kinetics_700_submission(demo_run):
     manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
     assert set(manifest["members"]) == set(MEMBERS)
     for member, backbone in MEMBERS.items():
-        entry = manifest["members"][member]
-        assert entry["checkpoint_job"] == f"pretrain.k700.{member}"
+        entry, lineage = manifest["members"][member], manifest["lineage"]["members"][member]
+        assert lineage["checkpoint_job"] == f"pretrain.k700.{member}"
         assert entry["checkpoint_sha256"] == _sha256(Path(entry["checkpoint"]))
         assert {f"pretrain.k600.{backbone}", f"pretrain.k700.{member}", f"evaluate.test.{member}"} \
-            <= set(entry["jobs"])
+            <= set(lineage["jobs"])
 
 
 def _independent_scores(path: Path) -> tuple[float, float]:
