@@ -185,7 +185,7 @@ def _seed_ava(session, seeded: SeededDashboardDb, start: dt.datetime) -> None:
     submission.parent.mkdir(parents=True, exist_ok=True)
     submission.write_bytes(b"".join(f"vid{i:03d},0902,0.1,0.2,0.5,0.9,{a},{0.5 + i / 1000:.6f}\n".encode()
                                     for i in range(40) for a in (1, 12, 80)))
-    # The manifest as orchestrator.export writes it: member -> checkpoint provenance.
+    # A manifest with member -> checkpoint provenance (the dashboard reads its "members").
     manifest = {"members": {m: {"checkpoint_job": f"finetune_ava.trainval.{m}",
                                 "checkpoint": f"finetune_ava.trainval.{m}/checkpoints/step_000072.pt",
                                 "checkpoint_sha256": "ab" * 32, "config_sha256": "cd" * 32,
