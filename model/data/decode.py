@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import av
 import numpy as np
@@ -35,11 +35,24 @@ from av.video.reformatter import VideoReformatter
 
 from model.data.errors import VideoDecodeError
 
-__all__ = ["VideoInfo", "probe_video", "decode_frames"]
+if TYPE_CHECKING:
+    from model.data.clip_cache import FrameCache
+
+__all__ = ["TIME_EPS_S", "VideoInfo", "decode_frames", "decode_whole_video", "probe_video",
+           "set_frame_cache"]
 
 # A frame whose timestamp is within this many seconds after a requested time still counts
 # as "on screen" at that time: times computed as start + i * step carry rounding error.
-_TIME_EPS_S = 1e-4
+TIME_EPS_S = 1e-4
+
+# The process's cache of decoded videos (``model.data.clip_cache``), None: decode every clip.
+_frame_cache: FrameCache | None = None
+
+
+def set_frame_cache(cache: FrameCache | None) -> None:
+    """Serve ``decode_frames``/``probe_video`` from ``cache`` where it holds the video."""
+    global _frame_cache
+    _frame_cache = cache
 
 
 @dataclass(frozen=True)
@@ -85,8 +98,12 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=rotation // 90))
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read the header (and the first frame, for the rotation) without decoding the rest."""
+def probe_video(path: str | Path, *, cache: bool = True) -> VideoInfo:
+    """Read the header (and the first frame, for the rotation) without decoding the rest.
+
+    With a frame cache installed (``set_frame_cache``) and ``cache``, the cached header."""
+    if cache and _frame_cache is not None:
+        return _frame_cache.header(path)
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -128,6 +145,10 @@ def decode_frames(path: str | Path, times_s: Sequence[float], *,
         raise ValueError("times_s must be a non-empty 1-D sequence")
     if np.any(np.diff(times) < 0):
         raise ValueError("times_s must be non-decreasing")
+    if _frame_cache is not None:
+        entry = _frame_cache.entry(path)
+        if entry is not None:
+            return entry.frames_at(times)
     container = _open(path)
     try:
         try:
@@ -171,12 +192,12 @@ def _decode_at(container, path, times: np.ndarray, threads: int, *, seek: bool) 
                 continue
             frame_time = (frame.pts - origin) * time_base
             if previous is None:
-                if seek and frame_time > times[0] + _TIME_EPS_S:
+                if seek and frame_time > times[0] + TIME_EPS_S:
                     raise _LandedLate()
                 rotation = _rotation_of(frame)
                 # Times before the first frame of the stream show that frame.
                 previous, previous_rgb = frame, None
-            while next_time < times.size and times[next_time] < frame_time - _TIME_EPS_S:
+            while next_time < times.size and times[next_time] < frame_time - TIME_EPS_S:
                 picked[next_time] = rgb_of_previous()
                 next_time += 1
             if next_time == times.size:
@@ -191,3 +212,39 @@ def _decode_at(container, path, times: np.ndarray, threads: int, *, seek: bool) 
         picked[next_time] = rgb_of_previous()
         next_time += 1
     return np.stack(picked)
+
+
+def decode_whole_video(path: str | Path, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of ``path``: (presentation times in s from the first frame (N,) float64,
+    upright RGB frames ``(N, H, W, 3)`` uint8), in decoding order.
+
+    What ``model.data.clip_cache`` stores; the times are computed as ``decode_frames``
+    computes them, so choosing frames from them gives the same clip. ``threads``: FFmpeg's
+    (1 by default, as the datasets decode; 0 = one per core)."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        origin = _stream_start(stream)
+        time_base = float(stream.time_base)
+        reformatter = VideoReformatter()
+        times: list[float] = []
+        frames: list[np.ndarray] = []
+        rotation: int | None = None
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                if rotation is None:
+                    rotation = _rotation_of(frame)
+                times.append((frame.pts - origin) * time_base)
+                frames.append(_upright(reformatter.reformat(frame, format="rgb24").to_ndarray(),
+                                       rotation))
+        except av.error.FFmpegError as error:
+            raise VideoDecodeError(path, f"decoding failed ({error})") from None
+    finally:
+        container.close()
+    if not frames:
+        raise VideoDecodeError(path, "no decodable frame")
+    return np.asarray(times, dtype=np.float64), np.stack(frames)
