@@ -24,7 +24,7 @@ from jobs.config import JobConfig
 from jobs.errors import BadConfigError
 from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import build_network, load_full_weights, pathways_of
-from jobs.training import set_cpu_threads
+from jobs.training import set_cpu_threads, use_frame_cache
 from jobs.predictions import (score_ava, score_kinetics, write_ava_detections,
                               write_kinetics_predictions)
 from model.engine.precision import Precision, describe_device, resolve_device
@@ -52,6 +52,7 @@ class EvaluateJob(RunDirJob):
         split = spec.data.split
         device = resolve_device(spec.job.device)
         set_cpu_threads(cfg, device)
+        use_frame_cache(cfg)
         precision = Precision(device, spec.job.precision, channels_last=device.type == "cuda")
         model = build_network(cfg)
         load_full_weights(model, checkpoint)

@@ -2,15 +2,17 @@
 views) and AVA per-box scores (sigmoid, mean over the test-time-augmentation views)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from model.engine.precision import Precision
+
+if TYPE_CHECKING:  # pandas (0.2 s to import) only where AVA detections are made
+    import pandas as pd
 
 __all__ = ["kinetics_video_id", "predict_ava", "predict_kinetics"]
 
@@ -55,6 +57,8 @@ def predict_ava(model: nn.Module, view_datasets: Sequence[Any], precision: Preci
     The views of one keyframe hold the same proposals in the same order, so a box is keyed
     by (video, second, position in the keyframe) across views.
     """
+    import pandas as pd
+
     from model.data import ava_collate
 
     model.eval()

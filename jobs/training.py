@@ -32,7 +32,7 @@ from model.engine.rng import derive_seed, seed_everything
 from model.engine.schedules import LRSchedule, stretched_steps
 from model.engine.trainer import LoopSettings, Trainer
 
-__all__ = ["TrainingJob", "ava_step", "build_trainer", "kinetics_step", "resolved_schedule"]
+__all__ = ["TrainingJob", "ava_step", "build_trainer", "kinetics_step", "resolved_schedule", "use_frame_cache"]
 
 log = logging.getLogger("jobs")
 
@@ -110,6 +110,16 @@ def set_cpu_threads(cfg: JobConfig, device: torch.device) -> None:
         torch.set_num_threads(cfg.spec.resources.cpus_per_task)
 
 
+def use_frame_cache(cfg: JobConfig) -> None:
+    """Serve this process's clips from the decoded videos kept under
+    ``<data.root>/.frame_cache`` (``model.data.clip_cache``): the jobs of a run that read the
+    same small videos (the demo's ensemble members and their evaluations) decode each once.
+    Videos too large to keep (every full-scale one) are decoded per clip, as without it."""
+    from model.data.clip_cache import FrameCache, use_frame_cache as install
+
+    install(FrameCache(Path(cfg.spec.data.root) / ".frame_cache"))
+
+
 def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
                   attempt: int | None = None) -> Trainer:
     from model.data import ResumableDistributedSampler, ava_collate, build_dataset, kinetics_collate
@@ -129,6 +139,7 @@ def build_trainer(cfg: JobConfig, run_dir: Path, *, init_checkpoint: str | None,
         device = torch.device("cuda", dist_ctx.local_rank)
     pathways = pathways_of(cfg)
     batch_size = spec.data.batch_size
+    use_frame_cache(cfg)
 
     # The initial weights are a function of the job's seed: a run restarted before its first
     # checkpoint, or re-run, starts from the same point.
