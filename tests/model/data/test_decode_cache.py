@@ -123,3 +123,15 @@ def test_a_damaged_entry_is_decoded_again(video, tmp_path):
     frames_file.write_bytes(b"not an array")
     use_frame_cache(FrameCache(tmp_path / "cache"))
     assert np.array_equal(decode_frames(video, times), expected)
+
+
+def test_times_at_the_tolerance_edge_pick_the_same_frame(video, tmp_path):
+    # A frame counts as on screen from its time - TIME_EPS_S on: at exactly that instant the
+    # frame is shown, one float below it the previous one is.
+    frame_times, _ = decode.decode_whole_video(video)
+    edges = frame_times[1:20] - decode.TIME_EPS_S
+    windows = [edges, np.nextafter(edges, -np.inf)]
+    expected = _uncached(video, windows)
+    assert not np.array_equal(expected[0], expected[1])
+    use_frame_cache(FrameCache(tmp_path / "cache"))
+    assert all(np.array_equal(a, decode_frames(video, t)) for a, t in zip(expected, windows))
