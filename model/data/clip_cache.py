@@ -36,6 +36,7 @@ import numpy as np
 
 from contract.files import atomic_write, atomic_write_json, sha256_file
 from model.data import decode
+from model.data.errors import VideoDecodeError
 
 __all__ = ["DEFAULT_MAX_VIDEO_BYTES", "FrameCache", "use_frame_cache"]
 
@@ -92,7 +93,12 @@ class FrameCache:
         return self._entries[key]
 
     def _load_or_store(self, path: Path, key: tuple[str, int, int]) -> _Entry | None:
-        info = decode.probe_video(path, cache=False)
+        # A video the decoder cannot read whole (unreadable, or damaged past some point) is
+        # not cached: the per-clip decoder then returns what it can, or its own error.
+        try:
+            info = decode.probe_video(path, cache=False)
+        except VideoDecodeError:
+            return None
         self._headers[key] = info
         frame_bytes = info.width * info.height * 3
         estimated_frames = int(info.duration_s * info.fps) + 2
@@ -104,7 +110,10 @@ class FrameCache:
             return self._load(stem, path)
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        times, frames = decode.decode_whole_video(path)
+        try:
+            times, frames = decode.decode_whole_video(path)
+        except VideoDecodeError:
+            return None
         if times.size > 1 and np.any(np.diff(times) < 0):
             return None  # frames out of presentation order: keep the seeking decoder
         if frames.nbytes > self.max_video_bytes:

@@ -8,6 +8,7 @@ import pytest
 from model.data import decode
 from model.data.clip_cache import FrameCache, use_frame_cache
 from model.data.decode import decode_frames, probe_video
+from model.data.errors import VideoDecodeError
 from model.data.synthetic import write_mp4
 
 
@@ -135,3 +136,29 @@ def test_times_at_the_tolerance_edge_pick_the_same_frame(video, tmp_path):
     assert not np.array_equal(expected[0], expected[1])
     use_frame_cache(FrameCache(tmp_path / "cache"))
     assert all(np.array_equal(a, decode_frames(video, t)) for a, t in zip(expected, windows))
+
+
+def test_an_unreadable_video_raises_the_decoders_error(video, tmp_path):
+    broken = tmp_path / "truncated.mp4"
+    broken.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    use_frame_cache(None)
+    with pytest.raises(VideoDecodeError) as uncached:
+        decode_frames(broken, [0.0])
+    use_frame_cache(FrameCache(tmp_path / "cache"))
+    with pytest.raises(VideoDecodeError) as cached:
+        decode_frames(broken, [0.0])
+    assert str(cached.value) == str(uncached.value)
+
+
+def test_a_video_not_decodable_whole_is_decoded_per_clip(video, tmp_path, monkeypatch):
+    # A file damaged past some point: its early clips still decode, so it must not fail them.
+    times = np.arange(8) / 30 + 0.3
+    expected = _uncached(video, [times])[0]
+
+    def damaged_after_the_clip(path, **kwargs):
+        raise VideoDecodeError(path, "decoding failed (invalid data at frame 50)")
+
+    monkeypatch.setattr(decode, "decode_whole_video", damaged_after_the_clip)
+    use_frame_cache(FrameCache(tmp_path / "cache"))
+    assert np.array_equal(decode_frames(video, times), expected)
+    assert not (tmp_path / "cache").exists()
