@@ -21,6 +21,10 @@ slice and frame threads, ``thread_type="AUTO"``).
 
 Rotated videos (a display matrix, as phones write) are turned upright, so H and W are the
 displayed height and width. Unusable files raise ``VideoDecodeError`` naming the file.
+
+With a frame cache installed (``set_frame_cache``, see ``model.data.clip_cache``), small
+videos are decoded once, whole (``decode_whole_video``), and every clip is picked from those
+frames by the same rule; the result is bit-identical.
 """
 
 from __future__ import annotations
