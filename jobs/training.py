@@ -32,7 +32,8 @@ from model.engine.rng import derive_seed, seed_everything
 from model.engine.schedules import LRSchedule, stretched_steps
 from model.engine.trainer import LoopSettings, Trainer
 
-__all__ = ["TrainingJob", "ava_step", "build_trainer", "kinetics_step", "resolved_schedule", "use_frame_cache"]
+__all__ = ["TrainingJob", "ava_step", "build_trainer", "kinetics_step", "resolved_schedule",
+           "use_frame_cache"]
 
 log = logging.getLogger("jobs")
 

@@ -3,7 +3,7 @@ them once.
 
 The demo's AVA ensemble trains seven members twice (train, train+val) and evaluates each of
 them: fourteen fine-tunes and fifteen evaluations read the same few movies, and before this
-cache each of them decoded every clip again (a third of a demo fine-tune's data time).
+cache each of them decoded every clip again (half of a demo fine-tune's data time).
 
 ``FrameCache(directory, max_video_bytes)`` stores, per video, every frame as RGB uint8
 ``(N, H, W, 3)`` (upright) with the frames' presentation times, under the SHA-256 of the
@@ -66,7 +66,8 @@ class FrameCache:
         self.directory = Path(directory)
         self.max_video_bytes = int(max_video_bytes)
         # (path, size, mtime_ns) -> entry, or None when the video is not cached (too large,
-        # not monotonic, or the directory is unusable); a changed file gets a new key.
+        # frames out of order, not decodable whole); a changed file gets a new key. An entry
+        # that could not be written is still served from memory in this process.
         self._entries: dict[tuple[str, int, int], _Entry | None] = {}
         # The headers of the videos not cached, so each is probed once per process.
         self._headers: dict[tuple[str, int, int], decode.VideoInfo] = {}
