@@ -19,9 +19,7 @@ from torch import nn
 from jobs.base import RunDirJob
 from jobs.config import JobConfig
 from jobs.errors import BadConfigError
-from jobs.inference import predict_ava, predict_kinetics
 from jobs.network import architecture, build_network, init_backbone, pathways_of
-from jobs.predictions import score_ava, score_kinetics
 from jobs.ranks import RankGuard
 from model.engine.batchnorm import group_batchnorm
 from model.engine.checkpoint import CheckpointError, sha256_file
@@ -58,7 +56,10 @@ def ava_step(model: nn.Module, batch: dict, precision: Precision) -> tuple[torch
 def _evaluator(cfg: JobConfig, precision: Precision, pathways: str
                ) -> Callable[[nn.Module, int], dict[str, float]] | None:
     """In-training validation (``schedule.eval_every``): Kinetics single-view top-1/5 on val,
-    AVA frame-mAP on val at the first test scale."""
+    AVA frame-mAP on val at the first test scale. (Imported here: scoring needs pandas, which
+    a training without in-training validation, every demo one, does not load.)"""
+    from jobs.inference import predict_ava, predict_kinetics
+    from jobs.predictions import score_ava, score_kinetics
     from model.data import build_dataset
 
     spec = cfg.spec
