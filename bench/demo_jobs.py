@@ -41,8 +41,11 @@ def _run(tree: Path, kind: str, run_dir: Path) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", f"jobs.{kind}", "--run-dir", str(run_dir)], cwd=tree,
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", f"jobs.{kind}", "--run-dir", str(run_dir)],
+                          cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"jobs.{kind} in {run_dir} failed (tree {tree}):\n{done.stderr[-2000:]}")
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
