@@ -45,15 +45,12 @@ from model.data.errors import (AnnotationError, EmptySplitError, TooManyBadVideo
 from model.data.kinetics_annotations import (SPLIT_NAMES, KineticsRow, kinetics_video_path,
                                              read_class_list, read_kinetics_csv)
 
-__all__ = ["KineticsAnnotations", "KineticsDataset", "default_jitter_scales", "load_kinetics_annotations"]
+__all__ = ["KineticsAnnotations", "KineticsDataset", "load_kinetics_annotations"]
 
 log = logging.getLogger(__name__)
 _MAX_REPLACEMENTS = 10
 
 
-def default_jitter_scales(num_frames: int, sampling_rate: float) -> tuple[int, int]:
-    """The report's training scale jitter: [256, 340], or [256, 360] for T x tau > 64."""
-    return (256, 360) if num_frames * sampling_rate > 64 else (256, 340)
 
 
 @dataclass(frozen=True)
@@ -125,8 +122,12 @@ class KineticsDataset(Dataset):
         self.root = Path(root)
         self.split, self.mode = split, mode
         self.clip = ClipSpec(num_frames, sampling_rate, alpha, pathways)
-        self.train_jitter_scales = tuple(train_jitter_scales or
-                                         default_jitter_scales(num_frames, sampling_rate))
+        if mode == "train" and train_jitter_scales is None:
+            # The range depends on the clip (model.engine.schedules.train_jitter_scales); a
+            # silent default here would train another recipe than the config's.
+            raise ValueError("train_jitter_scales is required in train mode (the report's [256, 340], "
+                             "[256, 360] for T x tau > 64: data.train_jitter_scales)")
+        self.train_jitter_scales = tuple(train_jitter_scales) if train_jitter_scales is not None else None
         self.train_crop_size, self.test_crop_size = train_crop_size, test_crop_size
         self.num_clips, self.num_crops = (num_clips, num_crops) if mode == "test" else (1, 1)
         self.seed, self.epoch, self.decode_threads = seed, 0, decode_threads

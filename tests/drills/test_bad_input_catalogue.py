@@ -207,7 +207,7 @@ def kinetics_world(root: Path, rows: tuple[str, ...], classes: tuple[str, ...] =
 def open_kinetics(root: Path):
     from model.data.kinetics import KineticsDataset
 
-    return KineticsDataset(root, "train", num_frames=4, sampling_rate=2, alpha=2)
+    return KineticsDataset(root, "train", num_frames=4, sampling_rate=2, alpha=2, train_jitter_scales=(64, 72))
 
 
 def validation_refs(folder: Path) -> tuple[Path, Path]:

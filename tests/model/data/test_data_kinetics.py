@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.data.errors import (AnnotationError, EmptySplitError, TooManyBadVideosError)
-from model.data.kinetics import KineticsDataset, default_jitter_scales
+from model.data.kinetics import KineticsDataset
 
 
 def _dataset(root, split="train", **overrides):
@@ -51,9 +51,11 @@ def test_thirty_views_per_video_with_view_index(kinetics_root):
     assert not torch.equal(views[0]["inputs"][1], views[2]["inputs"][1])
 
 
-def test_jitter_range_follows_the_clip_length():
-    assert default_jitter_scales(8, 8) == (256, 340)
-    assert default_jitter_scales(16, 8) == (256, 360)
+def test_a_training_dataset_needs_its_jitter_range(kinetics_root):
+    with pytest.raises(ValueError, match="train_jitter_scales is required in train mode"):
+        KineticsDataset(kinetics_root, "train", num_frames=4, sampling_rate=2, alpha=2)
+    assert KineticsDataset(kinetics_root, "val", num_frames=4, sampling_rate=2, alpha=2,
+                           mode="test").train_jitter_scales is None
 
 
 def _break_video(root, index: int):
@@ -131,10 +133,11 @@ def test_dataset_from_annotations_loaded_once(kinetics_root, monkeypatch):
     annotations = kinetics.load_kinetics_annotations(kinetics_root, "val")
     monkeypatch.setattr(kinetics, "load_kinetics_annotations", lambda *a, **k: pytest.fail("read again"))
     shared = [KineticsDataset(kinetics_root, "val", num_frames=4, sampling_rate=2, alpha=2, mode=mode,
-                              annotations=annotations) for mode in ("train", "test")]
+                              annotations=annotations, train_jitter_scales=(64, 72)) for mode in ("train", "test")]
     monkeypatch.undo()
     direct = _dataset(kinetics_root, "val", mode="test")
     assert shared[1].videos == direct.videos and shared[1].classes == direct.classes
     assert shared[0].videos == [(p, c) for p, c in direct.videos]
     with pytest.raises(ValueError, match="loaded for split 'val', not 'train'"):
-        KineticsDataset(kinetics_root, "train", num_frames=4, sampling_rate=2, alpha=2, annotations=annotations)
+        KineticsDataset(kinetics_root, "train", num_frames=4, sampling_rate=2, alpha=2, annotations=annotations,
+                        train_jitter_scales=(64, 72))
