@@ -54,9 +54,13 @@ def open_engine(args: argparse.Namespace, runs_root: str | Path | None = None, *
 
     url = resolve_db_url(getattr(args, "db_url", None), runs_root=runs_root or getattr(args, "runs_root", None))
     try:
-        if create and url.startswith("sqlite:///") and url.endswith(SQLITE_FILENAME):
-            if not Path(url.removeprefix("sqlite:///")).exists():
-                upgrade(url)
+        if create and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            if not url.endswith(SQLITE_FILENAME):
+                # A typo in --db-url must not start a second, empty history beside the real one.
+                raise CommandError(f"no orchestrator database at {url.removeprefix('sqlite:///')}: submit "
+                                   f"creates one by itself only as <runs root>/{SQLITE_FILENAME} (fix: python -m "
+                                   f"orchestrator db upgrade --db-url {url}, then submit again)", ExitCode.DATABASE)
+            upgrade(url)
         return open_database(url)
     except DatabaseError as error:
         raise CommandError(str(error), ExitCode.DATABASE) from error

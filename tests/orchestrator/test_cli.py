@@ -279,3 +279,18 @@ def test_logs_of_a_multi_process_job_picks_the_rank(seeded_db, capsys):
     assert f"{reference} has no rank 2: it has ranks 0-1 (2 processes)" in capsys.readouterr().err
     assert main(["logs", "evaluate.val.sf8x8", "--rank", "1", "--db-url", seeded_db.url]) == 2
     assert "has no rank 1: it has rank 0 only (one process)" in capsys.readouterr().err
+
+
+def test_submit_with_a_db_url_to_a_missing_sqlite_file_says_how_to_create_it(tmp_path, capsys):
+    """Only <runs root>/orchestrator.sqlite is created by submit itself: a mistyped --db-url
+    must not start a second, empty history; the message names the path and the command."""
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    code = main(["submit", "ensemble_ava", "scale=demo", "cluster=local", "--record-only",
+                 "--db-url", url, "--runs-root", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert str(tmp_path / "team.db") in err and f"db upgrade --db-url {url}" in err
+    assert not (tmp_path / "team.db").exists()
+    assert main(["db", "upgrade", "--db-url", url]) == 0
+    assert main(["submit", "ensemble_ava", "scale=demo", "cluster=local", "--record-only",
+                 "--db-url", url, "--runs-root", str(tmp_path / "runs")]) == 0
