@@ -238,3 +238,57 @@ def test_the_dashboard_shows_the_preemption_history(demo_run):
     states = [state.strip() for state in line.split(":", 1)[1].split("→")]
     assert "PREEMPTED" in states or "REQUEUED" in states, line
     assert states[-1] == "COMPLETED", line
+
+
+def dashboard_reads_the_run(runs_root: Path, artifacts: Path) -> None:
+    """The dashboard over a finished demo run at 1400 px, as its browser checks see it: the
+    leaderboard lists every AVA row and fits the window; the per-class AP chart of the "++"
+    member has one readable label per class with ground truth, best first, none overlapping;
+    Compare defaults to the seven members and the ensemble, overlays the members' curves and
+    sets their per-class AP side by side."""
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import launch_chromium
+    from dashboard.serve import running_dashboard
+    from model.data.ava_labelmap import AVA_ACTION_NAMES
+    from orchestrator.db import Experiment, Metric, resolve_db_url
+    from tests.dashboard.browser_checks import (MEMBERS, WINDOW, assert_fits_the_window, compare_page,
+                                                leaderboard_geometry, overlapping, per_class_labels)
+
+    artifacts.mkdir(parents=True, exist_ok=True)
+    member = "evaluate.val.sf16x8_ctx_iou09_18k"
+    engine = open_database(runs_root=runs_root)
+    with session_scope(engine) as session:
+        rows = ava_leaderboard(session, "ensemble_ava")
+        experiment_id = session.scalars(select(Experiment.id).where(Experiment.name == "ensemble_ava")).one()
+        job_id = session.scalars(select(Job.id).where(Job.name == member)).one()
+        ap = {AVA_ACTION_NAMES[int(name.removeprefix("ap/"))]: value for name, value in session.execute(
+            select(Metric.name, Metric.value).where(Metric.job_id == job_id, Metric.split == "val",
+                                                    Metric.name.like("ap/%")))}
+    engine.dispose()
+    url = resolve_db_url(runs_root=runs_root)
+    with running_dashboard(url, runs_root, log_path=artifacts / "streamlit-read.log") as base, \
+            sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": WINDOW, "height": 1000})
+        page.set_default_timeout(60_000)
+        geometry = leaderboard_geometry(page, base, artifacts / "leaderboard.png")
+        labels = per_class_labels(page, base, job_id, artifacts / "per_class_ap.png")
+        seen = compare_page(page, base, experiment_id, artifacts / "compare.png")
+        browser.close()
+    assert geometry["rows"] == len(rows)
+    assert_fits_the_window(geometry)
+    shown = [box["text"] for box in labels]
+    scored = {name: value for name, value in ap.items() if value == value}  # classes with ground truth
+    assert sorted(shown) == sorted(scored)
+    assert [scored[name] for name in shown] == sorted(scored.values(), reverse=True)
+    assert overlapping(labels) == [] and min(b["bottom"] - b["top"] for b in labels) > 8
+    assert sorted(seen["chosen"]) == sorted(["ensemble.val", *(f"evaluate.val.{m}" for m in MEMBERS)])
+    assert seen["curves"] == sorted(MEMBERS)
+    assert len(seen["columns"]) == 8 and overlapping(seen["columns"]) == []
+    assert sorted(box["text"] for box in seen["rows"]) == sorted(scored) and overlapping(seen["rows"]) == []
+
+
+@pytest.mark.browser
+def test_the_dashboard_reads_the_real_run_at_1400_px(demo_run):
+    dashboard_reads_the_run(demo_run["runs_root"], ARTIFACTS / "dashboard")
