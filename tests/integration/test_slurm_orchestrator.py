@@ -82,7 +82,8 @@ def test_a_small_dag_completes_through_slurm_with_metrics_ingested(engine, tmp_p
     assert summary.succeeded
     assert job_states(engine) == {"a": "COMPLETED", "b": "COMPLETED", "c": "COMPLETED"}
     with session_scope(engine) as session:
-        counts = dict(session.execute(select(Job.name, func.count()).join(Metric).group_by(Job.name)).all())
+        per_job = select(Job.name, func.count()).join(Metric, Metric.job_id == Job.id).group_by(Job.name)
+        counts = dict(session.execute(per_job).all())
         assert counts == {"a": 3, "b": 4, "c": 2}
         attempts = session.scalars(select(Attempt)).all()
         assert {a.executor for a in attempts} == {"slurm"} and all(a.node for a in attempts)
