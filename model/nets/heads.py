@@ -9,7 +9,7 @@ needs nothing special: because the fc is linear, the logits of the pooled map eq
 of the per-position logits that PySlowFast's fully-convolutional test averages (it averages
 after softmax, over a 2x2 grid of 7x7 windows; see docs/fidelity.md).
 
-AVA: RoIAlign (torchvision) on each pathway's res5 after temporal average pooling (the 2-D
+AVA: RoIAlign (torchvision's kernel, ``model.nets.roi_align``) on each pathway's res5 after temporal average pooling (the 2-D
 box replicated along time), 7x7 output, spatial max pool, concat, optional non-local context,
 dropout, fc.
 """
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
 
 from model.nets.errors import BoxError
+from model.nets.roi_align import roi_align
 
 __all__ = ["KineticsHead", "AvaHead", "NonLocalContext", "check_boxes"]
 
