@@ -76,9 +76,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", default="ensemble_ava")
     parser.add_argument("--runs-root", type=Path, default=None, help="default: a fresh temporary folder")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. cluster.warm_start=false")
     args = parser.parse_args()
     runs_root = args.runs_root or Path(tempfile.mkdtemp(prefix="demo-bench-"))
-    returncode, wall = run_demo(runs_root, args.experiment)
+    returncode, wall = run_demo(runs_root, args.experiment, *args.overrides)
     if returncode != 0:
         print(f"the demo failed (exit {returncode}); runs in {runs_root}", file=sys.stderr)
         return 1
@@ -103,7 +104,7 @@ def main() -> int:
     job_seconds = sum(node.seconds for node in nodes.values())
     keys = priority_keys(list(nodes.values()))
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
-    print(f"command: {' '.join(demo_command(args.experiment)[1:])} (runs in {runs_root})")
+    print(f"command: {' '.join(demo_command(args.experiment, *args.overrides)[1:])} (runs in {runs_root})")
     print(f"wall {wall:.1f} s; before the first submission {(first_submit - created).total_seconds():.1f} s; "
           f"span {span:.1f} s; {len(jobs)} jobs on {slots} slots")
     print("job-seconds by kind: " + ", ".join(f"{kind} {seconds:.0f}" for kind, seconds in sorted(by_kind.items())))

@@ -126,6 +126,10 @@ class Watcher:
                 self._wait(interval)
         finally:
             release_lease(self.engine, experiment_lease_key(self.experiment), self.owner)
+            for executor in self._executors.values():
+                close = getattr(executor, "close", None)
+                if close is not None:
+                    close()
 
     def _wait(self, interval: float) -> None:
         """Sleep until the next poll; sooner when the executors can tell that a job ended

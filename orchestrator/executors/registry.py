@@ -39,6 +39,11 @@ def register_job_kind(kind: str, entry: Callable[..., Any]) -> None:
     _REGISTERED[kind] = entry
 
 
+def is_builtin_kind(kind: str) -> bool:
+    """A kind of this project's ``jobs`` package (not registered here, not an entry point)."""
+    return bool(_KIND_NAME.match(kind)) and kind not in _REGISTERED
+
+
 def job_entry(kind: str) -> Callable[..., Any]:
     """Return the callable that builds a runnable job from a run directory.
 

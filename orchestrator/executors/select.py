@@ -34,6 +34,8 @@ class ClusterSettings:
     resubmit_backoff_s: tuple[float, ...] = (5, 15, 60, 120, 300)
     max_parallel: int = 2
     poll_interval_s: float = 5.0
+    #: Local jobs of the ``jobs`` package forked from a warm interpreter (executors/local.py).
+    warm_start: bool = True
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "ClusterSettings":
@@ -97,7 +99,8 @@ def build_executor(settings: ClusterSettings, backend: str | None = None) -> Exe
     if chosen == "slurm":
         return SlurmExecutor(settings.placement)
     if chosen == "local":
-        return LocalProcessExecutor(signal_delay_s=min(int(settings.signal_delay_s), 30))
+        return LocalProcessExecutor(signal_delay_s=min(int(settings.signal_delay_s), 30),
+                                    warm_start=bool(settings.warm_start))
     raise SchedulerUnavailableError(f"unknown executor backend {chosen!r}")
 
 
