@@ -82,7 +82,6 @@ class TaskRequest:
 class _Client:
     conn: socket.socket
     pid: int
-    done: bool = False
 
 
 @dataclass
@@ -188,7 +187,7 @@ class WarmServer:
         if data:
             return  # clients send nothing after the request
         selector.unregister(client.conn)
-        if not client.done:  # the client is gone before its task: nothing may outlive it
+        if client.pid in self._children:  # the client is gone before its task: nothing may outlive it
             LOGGER.warning("client of pid %d is gone; killing the task", client.pid)
             try:
                 os.kill(client.pid, signal.SIGKILL)
@@ -206,7 +205,6 @@ class WarmServer:
             client = self._children.pop(pid, None)
             if client is None:
                 continue
-            client.done = True
             code = os.waitstatus_to_exitcode(status)
             LOGGER.info("pid %d exited with %d", pid, code)
             _reply(client.conn, f"exit {code}\n")
