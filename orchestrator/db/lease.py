@@ -20,11 +20,11 @@ import datetime as dt
 import os
 import socket
 import uuid
-from pathlib import Path
 
 from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from contract.processes import process_is_gone
 from orchestrator.db.models import WatcherLease
 from orchestrator.db.types import utcnow
 
@@ -54,19 +54,7 @@ def owner_process_is_gone(owner: str) -> bool:
     pid = int(pid_text)
     if pid == os.getpid():
         return False
-    try:  # Linux: the third field of /proc/<pid>/stat is the state; a zombie is gone too
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-    except OSError:
-        pass
-    try:  # no /proc (macOS): signal 0 tests for existence only
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    return False
+    return process_is_gone(pid)
 
 
 def _insert_if_absent(engine: Engine):

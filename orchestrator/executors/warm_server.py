@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from contract.processes import process_is_gone
 from orchestrator.executors.warm_client import FORWARDED_SIGNALS, receive_request
 
 LOGGER = logging.getLogger("orchestrator.warm_server")
@@ -137,7 +138,7 @@ class WarmServer:
     def _finished(self) -> bool:
         if self._children:
             return False
-        return self._stopping or (self.owner_pid is not None and not _alive(self.owner_pid))
+        return self._stopping or (self.owner_pid is not None and process_is_gone(self.owner_pid))
 
     def _accept(self, listener: socket.socket, selector: selectors.BaseSelector) -> None:
         conn, _ = listener.accept()
@@ -229,16 +230,6 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _FRESH_TORCH_RNG: Any = None  # torch's CPU generator state as `import torch` leaves it

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import submitit
 
+from contract.processes import process_is_gone
 from orchestrator.slurm import InvalidJobIdError, check_cluster, cluster_healthy, query_states
 from tests.fixtures_slurm import START_SCRIPT, wait_for_record, wait_for_state
 from tests.slurm.submitted_jobs import StepCounter, double, fail_deliberately, sleep_for
@@ -139,14 +140,6 @@ def test_fixture_fails_with_the_start_hint_when_the_cluster_is_unreachable(slurm
     assert "start-local-cluster.sh" in completed.stdout
 
 
-def _process_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def _run_dir() -> Path:
     return Path(os.environ.get("SLURM_LOCAL_DIR", "/var/lib/slurm-local")) / "run"
 
@@ -160,7 +153,7 @@ def test_start_script_repairs_a_half_started_cluster(slurm_cluster):
     pid = int((run_dir / "slurmd.pid").read_text())
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _process_alive(pid):
+    while not process_is_gone(pid):
         assert time.monotonic() < deadline, f"slurmd {pid} ignored SIGTERM"
         time.sleep(0.2)
     completed = subprocess.run(["bash", str(START_SCRIPT)], capture_output=True, text=True, timeout=120,
