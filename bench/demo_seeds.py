@@ -4,14 +4,18 @@ For each seed, runs what `make demo` runs (``submit ensemble_ava scale=demo clus
 with ``scale.data_seed=<seed>`` in its own runs root, then reads the val predictions that the
 evaluate and ensemble jobs wrote and scores them again with ``model.eval.ava.frame_map``:
 
-    .venv/bin/python bench/demo_seeds.py --root DIR [--seeds 0 1 2] [--reuse]
+    .venv/bin/python bench/demo_seeds.py --root DIR [--seeds 0 1 2] [--reuse] [OVERRIDE ...]
+
+Overrides go to every seed's run, e.g. ``scale.iters_factor.ava=0.04`` trains the AVA members
+10x longer than the demo does.
 
 It prints, per seed and as mean / min / max over the seeds, the val frame-mAP of every member,
 of the "++" member evaluated at a single scale, of the seven-member ensemble, and of an
 ensemble the programme does not run (the five SlowFast 16x8 members only) and of a diagnostic
 one (the members' score ranks averaged instead of their scores), and whether each of
 the report's orderings holds: ensemble above every member, above the median member, every 16x8
-member above the 8x8 one, "++" above single scale.
+member above the 8x8 one, "++" above single scale; and how alike the members' scores are
+(rank correlation between members on the same rows), which bounds what averaging can gain.
 
 The peer of an ensemble is its best member measured on the same keyframes, so the script also
 draws bootstrap replicates of the val keyframes (whole keyframes, with replacement) and reports
@@ -28,7 +32,9 @@ import platform
 import statistics
 import sys
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,9 +69,9 @@ class SeedRun:
     exclusions: set[tuple[str, int]]
 
 
-def run_seed(runs_root: Path, seed: int) -> float:
+def run_seed(runs_root: Path, seed: int, overrides: Sequence[str] = ()) -> float:
     """Runs the demo at ``seed`` in ``runs_root``; returns its wall time in seconds."""
-    returncode, wall = run_demo(runs_root, EXPERIMENT, f"scale.data_seed={seed}")
+    returncode, wall = run_demo(runs_root, EXPERIMENT, f"scale.data_seed={seed}", *overrides)
     if returncode != 0:
         # The val jobs may have finished although a later job failed: they are still scored.
         print(f"the demo at seed {seed} failed (exit {returncode}); runs in {runs_root}", file=sys.stderr)
@@ -105,6 +111,24 @@ def systems(run: SeedRun) -> dict[str, pd.DataFrame]:
     out["ensemble of score ranks (not run)"] = ensemble_ava(
         {name: score_ranks(frame) for name, frame in run.members.items()})
     return out
+
+
+def member_correlations(members: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
+    """Spearman correlation of two members' scores on the same rows (keyframe, box, class),
+    as (min, max) over the pairs of 16x8 members and over the pairs of a 16x8 member with
+    another backbone: how close to copies of one another the members are."""
+    keys = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id"]
+    within, across = [], []
+    for a, b in combinations(sorted(members), 2):
+        joined = members[a].merge(members[b], on=keys)
+        rho = float(joined["score_x"].rank().corr(joined["score_y"].rank()))
+        kinds = (a.startswith("sf16x8"), b.startswith("sf16x8"))
+        if all(kinds):
+            within.append(rho)
+        elif any(kinds):
+            across.append(rho)
+    return {"16x8 with 16x8": (min(within), max(within)),
+            "16x8 with 8x8 or Fast": (min(across), max(across))}
 
 
 def score_ranks(frame: pd.DataFrame) -> pd.DataFrame:
@@ -187,6 +211,12 @@ def markdown(results: list[dict], replicates: int) -> str:
               "|---|" + "---|" * len(results)]
     for name in results[0]["bootstrap"]:
         lines.append(f"| {name} | " + " | ".join(f"{r['bootstrap'][name]:.2f}" for r in results) + " |")
+    lines += ["", "| Spearman correlation of member scores, min-max over pairs | "
+              + " | ".join(f"seed {r['seed']}" for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for name in results[0]["correlations"]:
+        lines.append(f"| {name} | " + " | ".join(
+            "{:.2f}-{:.2f}".format(*r["correlations"][name]) for r in results) + " |")
     return "\n".join(lines)
 
 
@@ -197,16 +227,19 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="score a seed's existing runs root instead of running it")
     parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("overrides", nargs="*",
+                        help="config overrides for every seed's run, e.g. scale.iters_factor.ava=0.04")
     args = parser.parse_args()
     results = []
     for seed in args.seeds:
         runs_root = args.root / f"seed{seed}"
         done = (runs_root / EXPERIMENT / ENSEMBLE_JOB / "predictions" / "val.csv").is_file()
-        wall = None if (args.reuse and done) else run_seed(runs_root, seed)
+        wall = None if (args.reuse and done) else run_seed(runs_root, seed, args.overrides)
         run = read_seed(runs_root, seed)
         frames = systems(run)
         scores = {name: score(run, frame) for name, frame in frames.items()}
         results.append({"seed": seed, "wall_s": wall, "scores": scores, "orderings": orderings(scores, run),
+                        "correlations": member_correlations(run.members),
                         "bootstrap": bootstrap(run, frames, args.replicates, np.random.default_rng(seed))})
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
