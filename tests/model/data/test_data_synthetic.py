@@ -13,6 +13,7 @@ from pycocotools.coco import COCO
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, read_label_map
 from model.data.decode import decode_frames, probe_video
 from model.data.synthetic import generate_ava, generate_kinetics
+from model.data.synthetic.ava_gen import HELD_OUT_TEST_GT
 from model.data.synthetic.kinetics_gen import KINETICS_MOTIONS
 
 
@@ -104,6 +105,21 @@ def test_ava_annotations_are_official_formats(ava_root):
     excluded = list(csv.reader(open(annotations / "ava_train_excluded_timestamps_v2.2.csv")))
     assert excluded and all(len(r) == 2 for r in excluded)
     assert all(tuple(r) not in {(k[0], k[1]) for k in per_box} for r in excluded)
+
+
+def test_ava_test_ground_truth_is_kept_aside_for_every_test_keyframe(ava_root):
+    """The test labels exist (so a submission can be scored as the server scores it) but not
+    under annotations/, where every job reads: a job cannot see them."""
+    annotations = ava_root / "annotations"
+    assert not [p.name for p in annotations.iterdir() if p.name.startswith("ava_test_v2.2.csv")]
+    rows = list(csv.reader(open(ava_root / HELD_OUT_TEST_GT, newline="")))
+    keyframes = list(csv.reader(open(annotations / "ava_test_keyframes_v2.2.csv", newline="")))
+    test_videos = set((annotations / "ava_test_v2.2.txt").read_text().split())
+    assert rows and all(len(r) == 8 for r in rows)
+    assert {(r[0], r[1]) for r in rows} == {(v, t) for v, t in keyframes}
+    assert {r[0] for r in rows} == test_videos
+    evaluated = read_label_map(annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    assert all(int(r[6]) in evaluated for r in rows)
 
 
 def test_ava_proposals_load_with_pycocotools_and_look_like_a_detector(ava_root):
