@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from model.data.ava_labelmap import AVA_EVALUATED_LABEL_MAP_FILE  # noqa: E402
 from model.eval.ava import frame_map  # noqa: E402
-from model.data.synthetic.ava_gen import HELD_OUT_TEST_GT  # noqa: E402
+from model.data.ava_annotations import HELD_OUT_TEST_GT  # noqa: E402
 from model.eval.ava_io import DETECTION_COLUMNS, read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
 from model.eval.ensemble import ensemble_ava  # noqa: E402
 

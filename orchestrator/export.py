@@ -36,7 +36,7 @@ from orchestrator.export_paths import ExportPathError, resolve_export_path
 
 __all__ = ["ExportError", "InvalidSubmission", "StrictRefusal", "ExportPathError", "ExportResult",
            "ValidationInputs", "export_experiment", "config_sha256", "read_job_manifest",
-           "JOB_MANIFEST_FILE", "SUBMISSION_SUFFIX"]
+           "JOB_MANIFEST_FILE", "SUBMISSION_SUFFIX", "held_out_test_map", "held_out_test_line"]
 
 SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
 #: The manifest the export job writes in its run directory (jobs/export.py).
@@ -330,3 +330,32 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
         raise
     return ExportResult(submission_path=target, manifest_path=manifest_path, sha256=digest,
                         validation=deciding, members=members, warnings=warnings)
+
+
+def held_out_test_map(result: ExportResult) -> float | None:
+    """Frame-mAP (fraction) of an exported AVA submission against the test ground truth that
+    its dataset keeps aside (``held_out/ava_test_v2.2.csv``, written by the generated data
+    only), scored as the test server scores it: the official metric, no excluded keyframes.
+    None for Kinetics and for a dataset without held-out truth (real AVA: only the server has
+    the labels). The label map and test keyframes are those the export job validated against.
+    """
+    from model.data.ava_annotations import HELD_OUT_TEST_GT
+
+    manifest = json.loads(result.manifest_path.read_text())
+    references = manifest.get("references") or {}
+    if manifest.get("format") != "ava_csv" or not references.get("test_keyframes"):
+        return None
+    truth = Path(references["test_keyframes"]).parent.parent / HELD_OUT_TEST_GT
+    if not truth.is_file():
+        return None
+    from model.eval.ava import frame_map
+
+    return float(frame_map(truth, result.submission_path, references["labelmap"], None).mAP)
+
+
+def held_out_test_line(frame_map: float | None) -> str | None:
+    """The line `export` and `submit --wait` print for :func:`held_out_test_map` (None: none)."""
+    if frame_map is None:
+        return None
+    return (f"test frame-mAP of the submission: {100 * frame_map:.2f} (scored against the test labels the "
+            f"dataset keeps aside, as the generated data does; for real AVA only the test server has them)")

@@ -17,6 +17,12 @@ Formats (the official release, and PySlowFast's predicted boxes):
   whose images carry ``id``, ``file_name`` = ``"<video_id>,<timestamp>"``, ``width`` and
   ``height``; read with pycocotools ``COCO`` + ``loadRes``. Only category 1 (person) is kept.
 
+- held-out test ground truth ``held_out/ava_test_v2.2.csv`` under a dataset root
+  (``HELD_OUT_TEST_GT``): the test labels, in the ground-truth format, that only the test
+  server has for the real dataset. The generated data writes them there, out of
+  ``annotations/`` where the jobs read, so that a submission can be scored as the server
+  would score it; real AVA has no such file.
+
 Keys are ``(video_id, timestamp)`` with an int timestamp, so ``0902`` and ``902`` agree.
 """
 
@@ -32,9 +38,10 @@ from pathlib import Path
 
 from model.data.errors import AnnotationError, AvaInputError
 
-__all__ = ["AvaBox", "Keyframe", "read_ava_boxes", "read_excluded", "read_coco_proposals"]
+__all__ = ["AvaBox", "Keyframe", "read_ava_boxes", "read_excluded", "read_coco_proposals", "HELD_OUT_TEST_GT"]
 
 Keyframe = tuple[str, int]
+HELD_OUT_TEST_GT = "held_out/ava_test_v2.2.csv"  # relative to a dataset root
 
 
 @dataclass

@@ -9,7 +9,10 @@ plus the database lineage) inside the exports folder: `--exports-root`, $ORCH_EX
 or `<runs_root>/exports`. PATH may not leave that folder (exit 2). `--strict` refuses a
 report with warnings (exit 1); `--revalidate` validates the file again against those given
 with `--labelmap` / `--test-keyframes` / `--classes` / `--test-videos`, each defaulting to the
-file the job validated against (naming one implies `--revalidate`).
+file the job validated against (naming one implies `--revalidate`). Where the dataset keeps
+its AVA test labels aside (the generated data: `held_out/ava_test_v2.2.csv`), it also prints
+the file's test frame-mAP, as the test server would score it (`--json`:
+`held_out_test_frame_map`, a fraction, null otherwise).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope
     from orchestrator.export import (ExportError, ExportPathError, InvalidSubmission, ValidationInputs,
-                                     export_experiment)
+                                     export_experiment, held_out_test_line, held_out_test_map)
     from orchestrator.export_paths import resolve_exports_root
 
     # Naming a reference file asks for a validation against it: --revalidate is implied.
@@ -68,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     for message in result.warnings:
         print(f"warning: {result.submission_path.name}: {message}", file=sys.stderr)
+    held_out = held_out_test_map(result)
     if args.json:
         json.dump({"submission": str(result.submission_path), "manifest": str(result.manifest_path),
-                   "sha256": result.sha256, "members": result.members, "warnings": result.warnings},
+                   "sha256": result.sha256, "members": result.members, "warnings": result.warnings,
+                   "held_out_test_frame_map": held_out},
                   sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(f"wrote {result.submission_path} (sha256 {result.sha256[:12]}...) and {result.manifest_path.name}; "
               f"{len(result.members)} members")
+        if held_out is not None:
+            print(held_out_test_line(held_out))
     return ExitCode.OK

@@ -32,7 +32,9 @@ from sqlalchemy import select
 
 from jobs.predictions import score_ava
 from model.engine.precision import cpu_kind
+from model.data.ava_annotations import HELD_OUT_TEST_GT
 from model.engine.reporting import deterministic_view
+from model.eval.ava import frame_map
 from model.eval.submission import validate_ava_submission
 from orchestrator.db import Attempt, Job, open_database, session_scope
 from orchestrator.views.leaderboard import ava_leaderboard
@@ -125,6 +127,27 @@ def test_the_submission_is_exported_and_valid(demo_run):
     assert report.ok, report.problems[:5]
     manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
     assert len(manifest["members"]) == 7
+    # The generated data keeps its test labels aside: the demo prints the file's test score,
+    # the official metric recomputed here from the exported file and the held-out truth.
+    scored = next(line for line in output.splitlines() if line.startswith("test frame-mAP of the submission: "))
+    printed = scored.split(": ")[1].split()[0]
+    truth = demo_run["runs_root"] / "data" / "demo" / "ava" / HELD_OUT_TEST_GT
+    expected = frame_map(truth, path, annotations / "ava_action_list_v2.2_for_activitynet_2019.pbtxt", None).mAP
+    assert printed == f"{100 * expected:.2f}"
+    kind, stated = readme_demo_test_map()
+    if kind == cpu_kind():
+        assert printed == stated, f"README.md states test frame-mAP {stated}, the demo printed {printed}"
+
+
+def readme_demo_test_map() -> tuple[str, str]:
+    """The CPU kind of the README's demo figures, and the submission's test frame-mAP it states."""
+    import re
+
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    kind, _ = readme_demo_leaderboard()
+    found = re.search(r"the exported file scores ([\d.]+) test frame-mAP", text)
+    assert found, "README.md no longer states the demo submission's test frame-mAP in the expected sentence"
+    return kind, found.group(1)
 
 
 def readme_demo_leaderboard() -> tuple[str, dict[str, float]]:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from contract.states import JobState
+from model.data.ava_annotations import HELD_OUT_TEST_GT
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, write_label_map
 from orchestrator.cli import main
 from orchestrator.db import Experiment, Job, Submission, session_scope
@@ -143,7 +144,23 @@ def test_a_valid_ava_submission_is_exported_with_the_job_manifest_and_its_lineag
         assert submission.members["m1"]["checkpoint_sha256"] == hashlib.sha256(checkpoints["m1"]).hexdigest()
     captured = capsys.readouterr()
     assert json.loads(captured.out)["submission"] == str(written)
+    assert json.loads(captured.out)["held_out_test_frame_map"] is None  # real data: only the server scores
     assert "warning" not in captured.err
+
+
+def test_a_dataset_that_keeps_its_test_labels_aside_gets_the_submission_scored(
+        db_url, session_factory, tmp_path, capsys):
+    """The generated data's held-out test truth scores the exported file as the server would:
+    class 1 found at its keyframe (AP 1), class 14 not found (AP 0), class 12 detected but
+    absent from the truth (not counted): frame-mAP 0.5."""
+    _build(session_factory, tmp_path)
+    truth = tmp_path / "dataset" / HELD_OUT_TEST_GT
+    truth.parent.mkdir(parents=True)
+    truth.write_text("vid_a,0902,0.100,0.100,0.500,0.600,1,0\nvid_a,0903,0.200,0.100,0.500,0.600,14,0\n")
+    assert _export(db_url, tmp_path / "exports", "a.csv") == 0
+    assert "test frame-mAP of the submission: 50.00 " in capsys.readouterr().out
+    assert _export(db_url, tmp_path / "exports", "b.csv", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["held_out_test_frame_map"] == pytest.approx(0.5)
 
 
 def test_an_invalid_report_is_refused_recorded_and_not_written(db_url, session_factory, tmp_path, capsys):

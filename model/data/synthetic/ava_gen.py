@@ -54,19 +54,19 @@ from pathlib import Path
 import numpy as np
 
 from contract.files import atomic_write_text
+from model.data.ava_annotations import HELD_OUT_TEST_GT
 from model.data.ava_labelmap import (AVA_ACTION_NAMES, AVA_EVALUATED_IDS, AVA_EVALUATED_LABEL_MAP_FILE,
                                      AVA_LABEL_MAP_FILE, write_label_map)
 from model.data.synthetic.kinetics_gen import FRAME_SIZES
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import paint_rect, random_color, textured_background
 
-__all__ = ["generate_ava", "POSE_ACTIONS", "EXTRA_ACTIONS", "TIMELINE_START_S", "HELD_OUT_TEST_GT"]
+__all__ = ["generate_ava", "POSE_ACTIONS", "EXTRA_ACTIONS", "TIMELINE_START_S"]
 
 TIMELINE_START_S = 900
 POSE_ACTIONS = (12, 14, 10, 7, 1)  # stand, walk, run/jog, jump/leap, bend/bow
 EXTRA_ACTIONS = (17, 69, 79)       # carry/hold, hand wave, talk to
 SPLIT_MOVIES = ("train", "val", "test")
-HELD_OUT_TEST_GT = "held_out/ava_test_v2.2.csv"  # under the dataset root
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, read_label_map
 from model.data.decode import decode_frames, probe_video
 from model.data.synthetic import generate_ava, generate_kinetics
-from model.data.synthetic.ava_gen import HELD_OUT_TEST_GT
+from model.data.ava_annotations import HELD_OUT_TEST_GT
 from model.data.synthetic.kinetics_gen import KINETICS_MOTIONS
 
 
