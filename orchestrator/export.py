@@ -36,7 +36,7 @@ from orchestrator.export_paths import ExportPathError, resolve_export_path
 
 __all__ = ["ExportError", "InvalidSubmission", "StrictRefusal", "ExportPathError", "ExportResult",
            "ValidationInputs", "export_experiment", "config_sha256", "read_job_manifest",
-           "JOB_MANIFEST_FILE", "SUBMISSION_SUFFIX", "held_out_test_map", "held_out_test_line"]
+           "JOB_MANIFEST_FILE", "SUBMISSION_SUFFIX", "held_out_test_metrics", "held_out_test_line"]
 
 SUBMISSION_SUFFIX = {"ava_csv": ".csv", "kinetics_json": ".json"}
 #: The manifest the export job writes in its run directory (jobs/export.py).
@@ -332,30 +332,47 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
                         validation=deciding, members=members, warnings=warnings)
 
 
-def held_out_test_map(result: ExportResult) -> float | None:
-    """Frame-mAP (fraction) of an exported AVA submission against the test ground truth that
-    its dataset keeps aside (``held_out/ava_test_v2.2.csv``, written by the generated data
-    only), scored as the test server scores it: the official metric, no excluded keyframes.
-    None for Kinetics and for a dataset without held-out truth (real AVA: only the server has
-    the labels). The label map and test keyframes are those the export job validated against.
-    """
-    from model.data.ava_annotations import HELD_OUT_TEST_GT
 
+def held_out_test_metrics(result: ExportResult) -> dict[str, float] | None:
+    """The exported submission scored against the test labels its dataset keeps aside (the
+    generated data writes them: AVA ``held_out/ava_test_v2.2.csv``, Kinetics
+    ``held_out/test.csv``), as the test server scores it: AVA ``{"frame_map"}`` (the official
+    metric, no excluded keyframes), Kinetics ``{"top1", "top5", "top1_error", "top5_error",
+    "challenge_error"}``; fractions. None where the dataset has no such labels (real data: only
+    the server has them). The data root is that of the reference files the export job
+    validated against (its manifest's ``references``).
+    """
     manifest = json.loads(result.manifest_path.read_text())
     references = manifest.get("references") or {}
-    if manifest.get("format") != "ava_csv" or not references.get("test_keyframes"):
-        return None
-    truth = Path(references["test_keyframes"]).parent.parent / HELD_OUT_TEST_GT
-    if not truth.is_file():
-        return None
-    from model.eval.ava import frame_map
+    if manifest.get("format") == "ava_csv" and references.get("test_keyframes"):
+        from model.data.ava_annotations import HELD_OUT_TEST_GT
 
-    return float(frame_map(truth, result.submission_path, references["labelmap"], None).mAP)
+        truth = Path(references["test_keyframes"]).parent.parent / HELD_OUT_TEST_GT
+        if not truth.is_file():
+            return None
+        from model.eval.ava import frame_map
+
+        return {"frame_map": float(frame_map(truth, result.submission_path, references["labelmap"], None).mAP)}
+    if manifest.get("format") == "kinetics_json" and references.get("test_videos"):
+        from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS, read_kinetics_csv
+
+        truth = Path(references["test_videos"]).parent.parent / HELD_OUT_TEST_LABELS
+        if not truth.is_file():
+            return None
+        from model.eval.submission import score_kinetics_submission
+
+        labels = {row.youtube_id: row.label for row in read_kinetics_csv(truth) if row.label is not None}
+        return score_kinetics_submission(result.submission_path, labels)
+    return None
 
 
-def held_out_test_line(frame_map: float | None) -> str | None:
-    """The line `export` and `submit --wait` print for :func:`held_out_test_map` (None: none)."""
-    if frame_map is None:
+def held_out_test_line(metrics: dict[str, float] | None) -> str | None:
+    """The line `export` and `submit --wait` print for :func:`held_out_test_metrics`."""
+    if not metrics:
         return None
-    return (f"test frame-mAP of the submission: {100 * frame_map:.2f} (scored against the test labels the "
-            f"dataset keeps aside, as the generated data does; for real AVA only the test server has them)")
+    source = ("scored against the test labels the dataset keeps aside, as the generated data does; "
+              "for real data only the test server has them")
+    if "frame_map" in metrics:
+        return f"test frame-mAP of the submission: {100 * metrics['frame_map']:.2f} ({source})"
+    return (f"test top-1 / top-5 error of the submission: {100 * metrics['top1_error']:.2f} / "
+            f"{100 * metrics['top5_error']:.2f}, challenge error {100 * metrics['challenge_error']:.2f} ({source})")

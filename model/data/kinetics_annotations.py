@@ -24,10 +24,13 @@ from pathlib import Path
 from model.data.errors import AnnotationError, EmptySplitError
 
 __all__ = ["KineticsRow", "SPLIT_NAMES", "read_kinetics_csv", "read_class_list",
-           "kinetics_video_path"]
+           "kinetics_video_path", "HELD_OUT_TEST_LABELS"]
 
 #: JOBCONFIG split -> the official CSV / folder name.
 SPLIT_NAMES = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
+#: The test labels a dataset root may keep aside (relative path, the annotation CSV format with
+#: labels): only the test server has them for the real dataset; the generated data writes them.
+HELD_OUT_TEST_LABELS = "held_out/test.csv"
 _COLUMNS = ["label", "youtube_id", "time_start", "time_end", "split"]
 
 

@@ -10,9 +10,9 @@ or `<runs_root>/exports`. PATH may not leave that folder (exit 2). `--strict` re
 report with warnings (exit 1); `--revalidate` validates the file again against those given
 with `--labelmap` / `--test-keyframes` / `--classes` / `--test-videos`, each defaulting to the
 file the job validated against (naming one implies `--revalidate`). Where the dataset keeps
-its AVA test labels aside (the generated data: `held_out/ava_test_v2.2.csv`), it also prints
-the file's test frame-mAP, as the test server would score it (`--json`:
-`held_out_test_frame_map`, a fraction, null otherwise).
+its test labels aside (the generated data: `held_out/`), it also prints the file's test score
+as the test server would compute it: AVA frame-mAP, Kinetics top-1 / top-5 error and their mean
+(`--json`: `held_out_test`, the metrics as fractions, null otherwise).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from orchestrator.db import session_scope
     from orchestrator.export import (ExportError, ExportPathError, InvalidSubmission, ValidationInputs,
-                                     export_experiment, held_out_test_line, held_out_test_map)
+                                     export_experiment, held_out_test_line, held_out_test_metrics)
     from orchestrator.export_paths import resolve_exports_root
 
     # Naming a reference file asks for a validation against it: --revalidate is implied.
@@ -71,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     for message in result.warnings:
         print(f"warning: {result.submission_path.name}: {message}", file=sys.stderr)
-    held_out = held_out_test_map(result)
+    held_out = held_out_test_metrics(result)
     if args.json:
         json.dump({"submission": str(result.submission_path), "manifest": str(result.manifest_path),
                    "sha256": result.sha256, "members": result.members, "warnings": result.warnings,
-                   "held_out_test_frame_map": held_out},
+                   "held_out_test": held_out},
                   sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

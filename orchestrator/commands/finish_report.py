@@ -1,7 +1,7 @@
 """What `submit --wait` prints when an experiment has finished: the experiment's leaderboard
 and its test-server submission, exported and validated into the exports folder, with its
-test frame-mAP where the dataset keeps its test labels aside (the generated AVA data does;
-the test server's figure, computed here because here the labels exist).
+test score where the dataset keeps its test labels aside (the generated data does: the test
+server's figure, computed here because here the labels exist).
 
 The export is the same code path as `python -m orchestrator export` (validation, manifest
 with the members' sha256, a Submission row), so the file the demo announces is one the
@@ -22,7 +22,7 @@ def report_finished_experiment(engine, experiment: str, runs_root) -> int:
     """Print the leaderboard and export the submission; returns 0, or 1 if the export failed."""
     from orchestrator.db import Experiment, session_scope
     from orchestrator.export import (ExportError, ExportPathError, InvalidSubmission, export_experiment,
-                                     held_out_test_line, held_out_test_map)
+                                     held_out_test_line, held_out_test_metrics)
     from orchestrator.export_paths import resolve_exports_root
     from orchestrator.views.leaderboard import ava_leaderboard, kinetics_leaderboard
     from sqlalchemy import select
@@ -42,7 +42,7 @@ def report_finished_experiment(engine, experiment: str, runs_root) -> int:
         return 1
     print(f"submission: {result.submission_path} (validated; {len(result.members)} members, "
           f"manifest {result.manifest_path.name})")
-    held_out = held_out_test_line(held_out_test_map(result))
+    held_out = held_out_test_line(held_out_test_metrics(result))
     if held_out:
         print(held_out)
     for message in result.warnings:

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS
+from model.engine.precision import cpu_kind
 from model.eval.submission import KINETICS_TOP_K, validate_kinetics_submission
 from orchestrator.db import Experiment, Job, open_database, session_scope
 
@@ -192,6 +195,33 @@ def test_the_exported_json_is_a_valid_kinetics_700_submission(demo_run):
         assert entry["checkpoint_sha256"] == _sha256(Path(entry["checkpoint"]))
         assert {f"pretrain.k600.{backbone}", f"pretrain.k700.{member}", f"evaluate.test.{member}"} \
             <= set(lineage["jobs"])
+
+
+def test_the_submission_is_scored_against_the_held_out_test_labels(demo_run):
+    """No job sees a test label (the test list has none, the videos sit in no class folder);
+    the demo prints the exported file's test errors, recomputed here from the ensemble's test
+    probabilities and the labels the generated data keeps aside."""
+    with (_k700_annotations(demo_run) / "test.csv").open(newline="") as handle:
+        assert "label" not in next(csv.reader(handle))
+    assert np.all(_predictions(_run_dir(demo_run, "ensemble.test") / "predictions" / "test.npz")["labels"] == -1)
+    with (_k700_annotations(demo_run).parent / HELD_OUT_TEST_LABELS).open(newline="") as handle:
+        truth = {row["youtube_id"]: row["label"] for row in csv.DictReader(handle)}
+    classes = _k700_classes(demo_run)
+    ensemble = _predictions(_run_dir(demo_run, "ensemble.test") / "predictions" / "test.npz")
+    ranked = np.argsort(-ensemble["probs"], axis=1, kind="stable")
+    labels = np.array([classes.index(truth[video]) for video in ensemble["video_ids"].tolist()])
+    top1_error = 100 * (1 - float(np.mean(ranked[:, 0] == labels)))
+    top5_error = 100 * (1 - float(np.mean((ranked[:, :5] == labels[:, None]).any(axis=1))))
+    line = next(line for line in demo_run["output"].splitlines()
+                if line.startswith("test top-1 / top-5 error of the submission: "))
+    assert line.startswith(f"test top-1 / top-5 error of the submission: {top1_error:.2f} / {top5_error:.2f}, "
+                           f"challenge error {(top1_error + top5_error) / 2:.2f} ")
+    # The README states the figure; exact on the CPU kind it names (as the AVA demo's).
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    found = re.search(r"On a `([^`]+)` CPU the exported file's test challenge error is ([\d.]+)%", text)
+    assert found, "README.md no longer states the Kinetics demo's test figure in the expected sentence"
+    if found.group(1) == cpu_kind():
+        assert found.group(2) == f"{(top1_error + top5_error) / 2:.1f}", line
 
 
 def _independent_scores(path: Path) -> tuple[float, float]:

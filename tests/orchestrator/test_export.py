@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from contract.states import JobState
 from model.data.ava_annotations import HELD_OUT_TEST_GT
+from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, write_label_map
 from orchestrator.cli import main
 from orchestrator.db import Experiment, Job, Submission, session_scope
@@ -144,7 +145,7 @@ def test_a_valid_ava_submission_is_exported_with_the_job_manifest_and_its_lineag
         assert submission.members["m1"]["checkpoint_sha256"] == hashlib.sha256(checkpoints["m1"]).hexdigest()
     captured = capsys.readouterr()
     assert json.loads(captured.out)["submission"] == str(written)
-    assert json.loads(captured.out)["held_out_test_frame_map"] is None  # real data: only the server scores
+    assert json.loads(captured.out)["held_out_test"] is None  # real data: only the server scores
     assert "warning" not in captured.err
 
 
@@ -160,7 +161,7 @@ def test_a_dataset_that_keeps_its_test_labels_aside_gets_the_submission_scored(
     assert _export(db_url, tmp_path / "exports", "a.csv") == 0
     assert "test frame-mAP of the submission: 50.00 " in capsys.readouterr().out
     assert _export(db_url, tmp_path / "exports", "b.csv", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["held_out_test_frame_map"] == pytest.approx(0.5)
+    assert json.loads(capsys.readouterr().out)["held_out_test"] == {"frame_map": pytest.approx(0.5)}
 
 
 def test_an_invalid_report_is_refused_recorded_and_not_written(db_url, session_factory, tmp_path, capsys):
@@ -322,3 +323,17 @@ def test_a_kinetics_submission_is_validated_and_exported(db_url, session_factory
     manifest = json.loads((exports / "k700.json.manifest.json").read_text())
     assert manifest["format"] == "kinetics_json" and manifest["validation"]["ok"] is True
     assert manifest["lineage"]["task"] == "kinetics" and set(manifest["lineage"]["members"]) == {"m1", "m2"}
+
+
+def test_a_kinetics_dataset_that_keeps_its_test_labels_aside_gets_the_submission_scored(
+        db_url, session_factory, tmp_path, capsys):
+    """vid_x's label is the submission's second-ranked class: a top-1 miss and a top-5 hit."""
+    _build(session_factory, tmp_path, task="kinetics")
+    truth = tmp_path / "dataset" / HELD_OUT_TEST_LABELS
+    truth.parent.mkdir(parents=True)
+    truth.write_text(f"label,youtube_id,time_start,time_end,split\n{KINETICS_CLASSES[1]},vid_x,0,10,test\n")
+    assert _export(db_url, tmp_path / "exports", "k.json") == 0
+    assert "test top-1 / top-5 error of the submission: 100.00 / 0.00, challenge error 50.00 " in capsys.readouterr().out
+    assert _export(db_url, tmp_path / "exports", "k2.json", "--json") == 0
+    scored = json.loads(capsys.readouterr().out)["held_out_test"]
+    assert (scored["top1_error"], scored["top5_error"], scored["challenge_error"]) == (1.0, 0.0, 0.5)

@@ -10,9 +10,16 @@ superset, as the programme does with Kinetics-600 -> 700).
 
 Layout written (the official Kinetics conventions):
 
-    DIR/annotations/{train,validate,test}.csv   label,youtube_id,time_start,time_end,split
-    DIR/annotations/classes.txt                 one class name per line; index = class id
-    DIR/videos/<split>/<label>/<youtube_id>_<time_start:06d>_<time_end:06d>.mp4
+    DIR/annotations/{train,validate}.csv   label,youtube_id,time_start,time_end,split
+    DIR/annotations/test.csv               youtube_id,time_start,time_end,split (no label, as
+                                           the Kinetics-700 test list)
+    DIR/annotations/classes.txt            one class name per line; index = class id
+    DIR/videos/{train,validate}/<label>/<youtube_id>_<time_start:06d>_<time_end:06d>.mp4
+    DIR/videos/test/<youtube_id>_<time_start:06d>_<time_end:06d>.mp4
+    DIR/held_out/test.csv                  the test labels (train.csv's format), kept out of
+                                           annotations/ and videos/ as the test server keeps
+                                           them: no job reads them; a submission can be scored
+                                           against them (``HELD_OUT_TEST_LABELS``)
 
 Each video is the trimmed clip (``time_end - time_start`` seconds), as the Kinetics
 downloaders save it.
@@ -30,6 +37,7 @@ from typing import Callable
 import numpy as np
 
 from contract.files import atomic_write_text
+from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS
 from model.data.synthetic.mp4 import write_mp4
 from model.data.synthetic.render import (
     paint_diamond, paint_disk, paint_rect, random_color, textured_background,
@@ -219,9 +227,13 @@ def generate_kinetics(
     annotations = out_dir / "annotations"
     for split, split_name in SPLIT_FILES.items():
         count = videos_per_class if split == "train" else eval_count
-        rows = io.StringIO()
-        writer = csv.writer(rows, lineterminator="\n")
-        writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        hidden = split == "test"  # labels only in held_out/, as the test server keeps them
+        rows, labelled = io.StringIO(), io.StringIO()
+        writer, labelled_writer = csv.writer(rows, lineterminator="\n"), csv.writer(labelled, lineterminator="\n")
+        writer.writerow(["youtube_id", "time_start", "time_end", "split"] if hidden
+                        else ["label", "youtube_id", "time_start", "time_end", "split"])
+        labelled_writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+        listed: list[list] = []
         for label in classes:
             for _ in range(count):
                 clip_rng = np.random.default_rng(rng.integers(2**63))
@@ -229,10 +241,15 @@ def generate_kinetics(
                 start = int(clip_rng.integers(0, 300))
                 end = start + duration_s
                 frames = _render_clip(clip_rng, label, width, height, duration_s, fps)
-                video = (out_dir / "videos" / split_name / label
-                         / f"{youtube_id}_{start:06d}_{end:06d}.mp4")
+                folder = out_dir / "videos" / split_name
+                video = (folder if hidden else folder / label) / f"{youtube_id}_{start:06d}_{end:06d}.mp4"
                 write_mp4(video, frames, fps=fps, gop=gop)
-                writer.writerow([label, youtube_id, start, end, split_name])
+                listed.append(([] if hidden else [label]) + [youtube_id, start, end, split_name])
+                labelled_writer.writerow([label, youtube_id, start, end, split_name])
+        # The test list in id order: rows grouped by class would give the labels away.
+        writer.writerows(sorted(listed) if hidden else listed)
         atomic_write_text(annotations / f"{split_name}.csv", rows.getvalue())
+        if hidden:
+            atomic_write_text(out_dir / HELD_OUT_TEST_LABELS, labelled.getvalue())
     atomic_write_text(annotations / "classes.txt", "".join(f"{c}\n" for c in classes))
     return out_dir

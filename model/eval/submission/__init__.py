@@ -20,6 +20,7 @@ from model.eval.submission.ava_csv import (
 )
 from model.eval.submission.kinetics_json import (
     KINETICS_TOP_K,
+    score_kinetics_submission,
     validate_kinetics_submission,
     write_kinetics_submission,
 )
@@ -31,6 +32,6 @@ from model.eval.submission.report import (
 
 __all__ = [
     "AVA_TEST_SECONDS", "KINETICS_TOP_K", "Problem", "SubmissionError", "ValidationReport",
-    "read_test_keyframes", "validate_ava_submission", "validate_kinetics_submission",
+    "read_test_keyframes", "score_kinetics_submission", "validate_ava_submission", "validate_kinetics_submission",
     "write_ava_submission", "write_kinetics_submission",
 ]

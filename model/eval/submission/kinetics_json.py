@@ -17,7 +17,8 @@ import pandas as pd
 
 from model.eval.submission.report import ValidationReport, write_validated
 
-__all__ = ["KINETICS_TOP_K", "validate_kinetics_submission", "write_kinetics_submission"]
+__all__ = ["KINETICS_TOP_K", "validate_kinetics_submission", "write_kinetics_submission",
+           "score_kinetics_submission"]
 
 KINETICS_TOP_K = 5
 
@@ -95,6 +96,26 @@ def validate_kinetics_submission(path: str | os.PathLike[str], *, test_video_ids
         report.add(None, f"test video {video!r} has no prediction")
     report.covered = len(expected & set(results))
     return report
+
+
+def score_kinetics_submission(path: str | os.PathLike[str], labels: dict[str, str]) -> dict[str, float]:
+    """Top-1/top-5 accuracy and error and the challenge error (their mean), as fractions, of a
+    submission file against ``labels`` (video id -> class name), as the challenge scores it: a
+    video's predictions ranked by score (ties in file order), a hit when the label is first /
+    among the five; a labelled video without predictions is a miss. Validate the file first
+    (:func:`validate_kinetics_submission`); this reads it as valid."""
+    if not labels:
+        raise ValueError("no labelled videos to score against")
+    results = json.loads(Path(path).read_text())["results"]
+    top1 = top5 = 0
+    for video, label in labels.items():
+        entries = results.get(video) or []
+        ranked = [e["label"] for e in sorted(entries, key=lambda e: -float(e["score"]))][:KINETICS_TOP_K]
+        top1 += bool(ranked) and ranked[0] == label
+        top5 += label in ranked
+    top1_rate, top5_rate = top1 / len(labels), top5 / len(labels)
+    return {"top1": top1_rate, "top5": top5_rate, "top1_error": 1.0 - top1_rate, "top5_error": 1.0 - top5_rate,
+            "challenge_error": ((1.0 - top1_rate) + (1.0 - top5_rate)) / 2.0}
 
 
 def write_kinetics_submission(per_video_probs: pd.DataFrame, path: str | os.PathLike[str], *,

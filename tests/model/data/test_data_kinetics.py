@@ -96,8 +96,8 @@ def test_too_many_bad_videos_stop_with_a_clear_error(writable_kinetics):
 
 def test_test_mode_drops_undecodable_videos_up_front(writable_kinetics):
     lines = (writable_kinetics / "annotations" / "test.csv").read_text().splitlines()
-    label, youtube_id, start, end, _ = lines[1].split(",")
-    (writable_kinetics / "videos" / "test" / label
+    youtube_id, start, end, _ = lines[1].split(",")  # the test list has no labels
+    (writable_kinetics / "videos" / "test"
      / f"{youtube_id}_{int(start):06d}_{int(end):06d}.mp4").write_bytes(b"\x00" * 100)
     data = _dataset(writable_kinetics, "test", mode="test", num_clips=2, num_crops=1,
                     bad_video_cap=1)

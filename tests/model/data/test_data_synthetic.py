@@ -14,6 +14,7 @@ from model.data.ava_labelmap import AVA_EVALUATED_IDS, read_label_map
 from model.data.decode import decode_frames, probe_video
 from model.data.synthetic import generate_ava, generate_kinetics
 from model.data.ava_annotations import HELD_OUT_TEST_GT
+from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS
 from model.data.synthetic.kinetics_gen import KINETICS_MOTIONS
 
 
@@ -23,15 +24,33 @@ def test_kinetics_layout_and_csv_format(kinetics_root):
     for split, count in (("train", 9), ("validate", 6), ("test", 6)):
         with open(kinetics_root / "annotations" / f"{split}.csv", newline="") as handle:
             rows = list(csv.reader(handle))
-        assert rows[0] == ["label", "youtube_id", "time_start", "time_end", "split"]
+        labelled = split != "test"  # the test list has no labels, as Kinetics-700's
+        assert rows[0] == ["label"] * labelled + ["youtube_id", "time_start", "time_end", "split"]
         assert len(rows) == 1 + count
-        for label, youtube_id, start, end, row_split in rows[1:]:
+        for row in rows[1:]:
+            label, (youtube_id, start, end, row_split) = (row[0] if labelled else None), row[-4:]
             assert row_split == split and len(youtube_id) == 11
-            video = (kinetics_root / "videos" / split / label
-                     / f"{youtube_id}_{int(start):06d}_{int(end):06d}.mp4")
+            folder = kinetics_root / "videos" / split
+            video = (folder / label if labelled else folder) / f"{youtube_id}_{int(start):06d}_{int(end):06d}.mp4"
             info = probe_video(video)
             assert (info.width, info.height) == (80, 60)
             assert info.duration_s == np.float64(int(end) - int(start))
+
+
+def test_kinetics_test_labels_are_kept_aside_for_every_test_video(kinetics_root):
+    """Only held_out/ knows a test video's class: not the test list, not the video's path, not
+    the list's order (ids sorted, not grouped by class)."""
+    with open(kinetics_root / "annotations" / "test.csv", newline="") as handle:
+        listed = list(csv.DictReader(handle))
+    with open(kinetics_root / HELD_OUT_TEST_LABELS, newline="") as handle:
+        held_out = list(csv.DictReader(handle))
+    assert "label" not in listed[0]
+    assert [r["youtube_id"] for r in listed] == sorted(r["youtube_id"] for r in listed)
+    assert sorted((r["youtube_id"], r["time_start"]) for r in listed) == \
+        sorted((r["youtube_id"], r["time_start"]) for r in held_out)
+    classes = (kinetics_root / "annotations" / "classes.txt").read_text().splitlines()
+    assert {r["label"] for r in held_out} == set(classes)
+    assert not [p for p in (kinetics_root / "videos" / "test").iterdir() if p.is_dir()]
 
 
 def test_700_like_set_extends_the_600_like_set(tmp_path):

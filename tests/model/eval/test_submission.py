@@ -11,6 +11,7 @@ import pytest
 
 from model.data.ava_labelmap import AVA_EVALUATED_IDS, write_label_map
 from model.eval.submission import (
+    score_kinetics_submission,
     SubmissionError,
     validate_ava_submission,
     validate_kinetics_submission,
@@ -160,3 +161,18 @@ def test_kinetics_validator_names_lines(tmp_path):
     path.write_text('{"version": "x",\n "results": {\n')
     report = validate_kinetics_submission(path, test_video_ids=["v1"], class_names=["run"])
     assert report.problems[0].line == 3 and "invalid JSON" in report.problems[0].message
+
+
+def test_kinetics_submission_is_scored_by_score_rank_not_file_order(tmp_path):
+    """Video a: label ranked second by score although listed first (top-1 miss, top-5 hit);
+    video b: label first; video c: labelled but absent from the file (a miss)."""
+    entries = [{"label": "c0", "score": 0.1}, {"label": "c1", "score": 0.9}, {"label": "c2", "score": 0.05},
+               {"label": "c3", "score": 0.03}, {"label": "c4", "score": 0.02}]
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps({"version": "v", "external_data": {"used": False, "details": ""},
+                                "results": {"a": entries, "b": entries}}))
+    scored = score_kinetics_submission(path, {"a": "c0", "b": "c1", "c": "c2"})
+    assert scored["top1"] == pytest.approx(1 / 3) and scored["top5"] == pytest.approx(2 / 3)
+    assert scored["challenge_error"] == pytest.approx(((1 - 1 / 3) + (1 - 2 / 3)) / 2)
+    with pytest.raises(ValueError, match="no labelled videos"):
+        score_kinetics_submission(path, {})
