@@ -342,29 +342,11 @@ def held_out_test_metrics(result: ExportResult) -> dict[str, float] | None:
     the server has them). The data root is that of the reference files the export job
     validated against (its manifest's ``references``).
     """
+    from model.eval.submission.held_out import score_against_held_out
+
     manifest = json.loads(result.manifest_path.read_text())
-    references = manifest.get("references") or {}
-    if manifest.get("format") == "ava_csv" and references.get("test_keyframes"):
-        from model.data.ava_annotations import HELD_OUT_TEST_GT
-
-        truth = Path(references["test_keyframes"]).parent.parent / HELD_OUT_TEST_GT
-        if not truth.is_file():
-            return None
-        from model.eval.ava import frame_map
-
-        return {"frame_map": float(frame_map(truth, result.submission_path, references["labelmap"], None).mAP)}
-    if manifest.get("format") == "kinetics_json" and references.get("test_videos"):
-        from model.data.kinetics_annotations import HELD_OUT_TEST_LABELS, read_kinetics_csv
-
-        truth = Path(references["test_videos"]).parent.parent / HELD_OUT_TEST_LABELS
-        if not truth.is_file():
-            return None
-        from model.eval.submission import score_kinetics_submission
-
-        labels = {row.youtube_id: row.label for row in read_kinetics_csv(truth) if row.label is not None}
-        return score_kinetics_submission(result.submission_path, labels)
-    return None
-
+    return score_against_held_out(str(manifest.get("format")), result.submission_path,
+                                  manifest.get("references") or {})
 
 def held_out_test_line(metrics: dict[str, float] | None) -> str | None:
     """The line `export` and `submit --wait` print for :func:`held_out_test_metrics`."""

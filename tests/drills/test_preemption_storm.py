@@ -208,7 +208,10 @@ def test_a_storm_past_the_bound_stops_the_job_instead_of_looping(engine, slurm_c
         # it waited to run again after the requeue: accounting keeps the last run's REQUEUED,
         # and no run follows. Either way no run starts after the stop, and it is not queued.
         assert scheduler.state in {"CANCELLED", "REQUEUED"}, scheduler
-        assert scheduler.restarts == at_stop.restarts and scheduler.restarts in {bound, bound + 1}, scheduler
+        # slurmdbd may record the last requeue after the stop was read (under load: 2 at the stop,
+        # 3 fifteen seconds later), but never a restart the watcher had not seen before it stopped.
+        assert at_stop.restarts <= scheduler.restarts <= record["restarts"], (at_stop, scheduler)
+        assert scheduler.restarts in {bound, bound + 1}, scheduler
         queued = subprocess.run(["squeue", "-h", "-j", scheduler_id, "-t", "PENDING,RUNNING,REQUEUED", "-o", "%T"],
                                 capture_output=True, text=True)
         assert queued.stdout.strip() == "", queued.stdout
