@@ -183,26 +183,32 @@ def score(run: SeedRun, frame: pd.DataFrame, keys: pd.DataFrame | None = None, *
     """Frame-mAP (%) of ``frame`` on val, or on test against the held-out ground truth (which,
     like the test server's, has no excluded keyframes); on the keyframes ``keys`` if given."""
     gt = run.test_groundtruth if test else run.groundtruth
-    excluded = set() if test else run.exclusions
-    exclusions = excluded
+    exclusions = set() if test else run.exclusions
     if keys is not None:
         gt = _keyframe_subset(gt, keys)
         frame = _keyframe_subset(frame, keys)
-        exclusions = {(f"{v}#{c}", t) for v, t, c in keys.itertuples(index=False) if (v, t) in excluded}
+        exclusions = {(f"{v}#{c}", t) for v, t, c in keys.itertuples(index=False) if (v, t) in exclusions}
     return 100.0 * frame_map(gt, frame, run.labelmap, exclusions).mAP
+
+
+def _bootstrap_draws(groundtruth: pd.DataFrame, replicates: int, rng: np.random.Generator):
+    """``replicates`` draws of the ground truth's keyframes (whole keyframes, with replacement),
+    each numbered by ``copy`` so that a keyframe drawn twice counts twice."""
+    keyframes = groundtruth[["video_id", "timestamp"]].drop_duplicates().reset_index(drop=True)
+    for _ in range(replicates):
+        drawn = keyframes.iloc[rng.integers(0, len(keyframes), len(keyframes))].copy()
+        drawn["copy"] = np.arange(len(drawn))
+        yield drawn
 
 
 def bootstrap(run: SeedRun, frames: dict[str, pd.DataFrame], replicates: int, rng: np.random.Generator
               ) -> dict[str, float]:
     """Share of keyframe-bootstrap replicates in which the ensemble (as run) is above its best
     member, above its median member, and the 16x8 ensemble above its best member."""
-    keyframes = run.groundtruth[["video_id", "timestamp"]].drop_duplicates().reset_index(drop=True)
     member_names = list(run.members)
     sf16 = [n for n in member_names if _is_16x8(n)]
     above_best = above_median = sf16_above_best = 0
-    for _ in range(replicates):
-        drawn = keyframes.iloc[rng.integers(0, len(keyframes), len(keyframes))].copy()
-        drawn["copy"] = np.arange(len(drawn))
+    for drawn in _bootstrap_draws(run.groundtruth, replicates, rng):
         scores = {name: score(run, frames[name], drawn) for name in
                   member_names + ["ensemble (7, as run)", "ensemble of the 16x8 members (not run)"]}
         members = [scores[n] for n in member_names]
@@ -214,7 +220,7 @@ def bootstrap(run: SeedRun, frames: dict[str, pd.DataFrame], replicates: int, rn
             "16x8 ensemble above its best member": sf16_above_best / replicates}
 
 
-def test_systems(run: SeedRun) -> dict[str, pd.DataFrame]:
+def held_out_systems(run: SeedRun) -> dict[str, pd.DataFrame]:
     """The train+val members' test predictions and the test ensemble (the exported file)."""
     out = {f"{name} (train+val, test)": frame for name, frame in run.test_members.items()}
     if run.test_ensemble is not None:
@@ -222,7 +228,7 @@ def test_systems(run: SeedRun) -> dict[str, pd.DataFrame]:
     return out
 
 
-def test_orderings(test_scores: dict[str, float], val_scores: dict[str, float], run: SeedRun) -> dict[str, bool]:
+def held_out_orderings(test_scores: dict[str, float], val_scores: dict[str, float], run: SeedRun) -> dict[str, bool]:
     """Table 2 compares the test ensemble with members measured on val; the test members are
     the like-for-like peers (same split, same train+val training)."""
     members = [test_scores[f"{n} (train+val, test)"] for n in run.test_members]
@@ -233,16 +239,13 @@ def test_orderings(test_scores: dict[str, float], val_scores: dict[str, float], 
             "test ensemble above the median test member": ensemble > statistics.median(members)}
 
 
-def test_bootstrap(run: SeedRun, frames: dict[str, pd.DataFrame], replicates: int, rng: np.random.Generator
+def held_out_bootstrap(run: SeedRun, frames: dict[str, pd.DataFrame], replicates: int, rng: np.random.Generator
                    ) -> dict[str, float]:
     """Share of test-keyframe bootstrap replicates in which the test ensemble is above its best
     and its median test member."""
-    keyframes = run.test_groundtruth[["video_id", "timestamp"]].drop_duplicates().reset_index(drop=True)
     member_names = [f"{n} (train+val, test)" for n in run.test_members]
     above_best = above_median = 0
-    for _ in range(replicates):
-        drawn = keyframes.iloc[rng.integers(0, len(keyframes), len(keyframes))].copy()
-        drawn["copy"] = np.arange(len(drawn))
+    for drawn in _bootstrap_draws(run.test_groundtruth, replicates, rng):
         members = [score(run, frames[n], drawn, test=True) for n in member_names]
         ensemble = score(run, frames[TEST_ENSEMBLE], drawn, test=True)
         above_best += ensemble > max(members)
@@ -334,10 +337,10 @@ def main() -> int:
                   "bootstrap": bootstrap(run, frames, args.replicates, np.random.default_rng(seed))}
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
         if run.test_ensemble is not None:
-            tests = test_systems(run)
+            tests = held_out_systems(run)
             result["test_scores"] = {name: score(run, frame, test=True) for name, frame in tests.items()}
-            result["test_orderings"] = test_orderings(result["test_scores"], scores, run)
-            result["test_bootstrap"] = test_bootstrap(run, tests, args.replicates, np.random.default_rng(seed))
+            result["test_orderings"] = held_out_orderings(result["test_scores"], scores, run)
+            result["test_bootstrap"] = held_out_bootstrap(run, tests, args.replicates, np.random.default_rng(seed))
             print(f"seed {seed} test: " + ", ".join(f"{k} {v:.2f}" for k, v in result["test_scores"].items()),
                   flush=True)
         else:

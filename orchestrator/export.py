@@ -80,6 +80,8 @@ class ExportResult:
     validation: dict[str, Any]
     members: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    format: str = ""                                           # "ava_csv" | "kinetics_json"
+    references: dict[str, Any] = field(default_factory=dict)   # the files the job validated against
 
 
 def config_sha256(config: dict[str, Any]) -> str:
@@ -281,10 +283,8 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
                           f"that {job_manifest_path} recorded when the job validated it (the file changed since); "
                           "run the export job again")
     validation = dict(job_manifest["validation"])
-    revalidation = None
-    if revalidate is not None:
-        references = job_manifest.get("references") if isinstance(job_manifest.get("references"), dict) else {}
-        revalidation = _validate(source, fmt, references, revalidate)
+    references = job_manifest.get("references") if isinstance(job_manifest.get("references"), dict) else {}
+    revalidation = _validate(source, fmt, references, revalidate) if revalidate is not None else None
     deciding = revalidation if revalidation is not None else validation
     if not (validation.get("ok") and deciding.get("ok")):
         invalid = validation if not validation.get("ok") else deciding
@@ -329,8 +329,8 @@ def export_experiment(session: Session, experiment_name: str, out: str | os.Path
         manifest_path.unlink(missing_ok=True)
         raise
     return ExportResult(submission_path=target, manifest_path=manifest_path, sha256=digest,
-                        validation=deciding, members=members, warnings=warnings)
-
+                        validation=deciding, members=members, warnings=warnings, format=fmt,
+                        references=references)
 
 
 def held_out_test_metrics(result: ExportResult) -> dict[str, float] | None:
@@ -344,9 +344,8 @@ def held_out_test_metrics(result: ExportResult) -> dict[str, float] | None:
     """
     from model.eval.submission.held_out import score_against_held_out
 
-    manifest = json.loads(result.manifest_path.read_text())
-    return score_against_held_out(str(manifest.get("format")), result.submission_path,
-                                  manifest.get("references") or {})
+    return score_against_held_out(result.format, result.submission_path, result.references)
+
 
 def held_out_test_line(metrics: dict[str, float] | None) -> str | None:
     """The line `export` and `submit --wait` print for :func:`held_out_test_metrics`."""

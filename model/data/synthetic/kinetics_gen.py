@@ -56,6 +56,15 @@ FRAME_SIZES: dict[str, tuple[int, int]] = {
 CLASSES_BY_VERSION: dict[str, int] = {"400": 4, "600": 6, "700": 8}
 
 SPLIT_FILES = {"train": "train", "val": "validate", "test": "test"}
+_CSV_HEADER = ["label", "youtube_id", "time_start", "time_end", "split"]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
 
 
 @dataclass(frozen=True)
@@ -228,12 +237,7 @@ def generate_kinetics(
     for split, split_name in SPLIT_FILES.items():
         count = videos_per_class if split == "train" else eval_count
         hidden = split == "test"  # labels only in held_out/, as the test server keeps them
-        rows, labelled = io.StringIO(), io.StringIO()
-        writer, labelled_writer = csv.writer(rows, lineterminator="\n"), csv.writer(labelled, lineterminator="\n")
-        writer.writerow(["youtube_id", "time_start", "time_end", "split"] if hidden
-                        else ["label", "youtube_id", "time_start", "time_end", "split"])
-        labelled_writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
-        listed: list[list] = []
+        clips: list[list] = []  # label, youtube_id, time_start, time_end, split
         for label in classes:
             for _ in range(count):
                 clip_rng = np.random.default_rng(rng.integers(2**63))
@@ -244,12 +248,13 @@ def generate_kinetics(
                 folder = out_dir / "videos" / split_name
                 video = (folder if hidden else folder / label) / f"{youtube_id}_{start:06d}_{end:06d}.mp4"
                 write_mp4(video, frames, fps=fps, gop=gop)
-                listed.append(([] if hidden else [label]) + [youtube_id, start, end, split_name])
-                labelled_writer.writerow([label, youtube_id, start, end, split_name])
-        # The test list in id order: rows grouped by class would give the labels away.
-        writer.writerows(sorted(listed) if hidden else listed)
-        atomic_write_text(annotations / f"{split_name}.csv", rows.getvalue())
+                clips.append([label, youtube_id, start, end, split_name])
         if hidden:
-            atomic_write_text(out_dir / HELD_OUT_TEST_LABELS, labelled.getvalue())
+            # The test list without labels and in id order (rows grouped by class would give
+            # the labels away); the labels kept aside.
+            _write_csv(annotations / f"{split_name}.csv", _CSV_HEADER[1:], sorted(row[1:] for row in clips))
+            _write_csv(out_dir / HELD_OUT_TEST_LABELS, _CSV_HEADER, clips)
+        else:
+            _write_csv(annotations / f"{split_name}.csv", _CSV_HEADER, clips)
     atomic_write_text(annotations / "classes.txt", "".join(f"{c}\n" for c in classes))
     return out_dir
